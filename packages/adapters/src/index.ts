@@ -1,1 +1,11 @@
 export type * from './encoders/encoder';
+export { WeightStore } from './encoders/weight-store';
+export { linear, layerNorm, multiHeadAttention } from './encoders/layers';
+export { padTokenRows } from './encoders/tokenized-batch';
+export { UseLiteEncoder, loadUseLite } from './encoders/use-lite/model';
+export { UseLiteTokenizer, parseUseVocabulary } from './encoders/use-lite/tokenizer';
+export type { ModelFiles } from './models/model-files';
+export { urlModelFiles, readJsonFile } from './models/model-files';
+export { readTfjsWeights } from './models/tfjs-weights';
+export { activateBackend } from './backend';
+export type { BackendName } from './backend';

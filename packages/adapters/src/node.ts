@@ -1,0 +1,2 @@
+// Node-only entry point (file system access); browser code imports '@fedhft/adapters' instead.
+export { folderModelFiles, useLitePackageFiles, useLitePackageFolder } from './models/model-files-node';
