@@ -391,6 +391,21 @@ describe('LoraAdapters', () => {
     }
   });
 
+  it('draws fresh dropout masks per call and replays them after a restore', () => {
+    const lora = track(new LoraAdapters(tinyWeights(), { rank: 4, dropout: 0.5, seed: 3 }));
+    randomize(lora);
+    const x = tf.ones([4, 16]) as tf.Tensor2D;
+    const run = () => tf.tidy(() => lora.adapter(QUERY, x, true)!.arraySync());
+    const state = lora.dropoutReplay.snapshot();
+    const first = run();
+    const second = run();
+    expect(second).not.toEqual(first);
+    lora.dropoutReplay.restore(state);
+    expect(run()).toEqual(first);
+    expect(run()).toEqual(second);
+    x.dispose();
+  });
+
   it('disposes every tensor it created', () => {
     const weights = tinyWeights();
     const before = tf.memory().numTensors;

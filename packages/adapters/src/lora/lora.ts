@@ -53,7 +53,7 @@ export class LoraAdapters {
   readonly config: LoraConfig;
   readonly scale: number;
   private readonly slots = new Map<string, Slot>();
-  private readonly dropoutRandom: seedrandom.PRNG;
+  private dropoutRandom: seedrandom.PRNG;
   private disposed = false;
 
   constructor(
@@ -65,7 +65,7 @@ export class LoraAdapters {
     this.scale = this.config.alpha / this.config.rank;
     const targets = selectTargets(weights, this.config.targets);
     const rowsByName = this.resolveRows(targets, options.rows);
-    this.dropoutRandom = seedrandom(`lora-dropout:${this.config.seed}`);
+    this.dropoutRandom = seedrandom(`lora-dropout:${this.config.seed}`, { state: true });
     for (const weight of targets)
       this.slots.set(weight.name, this.createSlot(weight, rowsByName.get(weight.name)!));
   }
@@ -96,6 +96,17 @@ export class LoraAdapters {
       const projected = tf.matMul(input, slot.A, false, true); // [n, r]
       return tf.mul(tf.matMul(projected, fullB(slot), false, true), this.scale) as tf.Tensor2D;
     });
+  };
+
+  /**
+   * Saves and restores the dropout PRNG, so a recomputed forward (activation checkpointing) draws the same
+   * dropout masks as the original one.
+   */
+  readonly dropoutReplay = {
+    snapshot: (): seedrandom.State => this.dropoutRandom.state(),
+    restore: (state: unknown): void => {
+      this.dropoutRandom = seedrandom('', { state: state as seedrandom.State });
+    },
   };
 
   trainableVariables(): tf.Variable[] {
