@@ -391,6 +391,14 @@ describe('LoraAdapters', () => {
     }
   });
 
+  it('lists the variables of the targets under given name prefixes', () => {
+    const lora = track(new LoraAdapters(tinyWeights(), { rank: 2 }));
+    const [qA, qB, vA, vB] = lora.trainableVariables();
+    expect(lora.variablesFor(['layers.0.attention.'])).toEqual([qA, qB, vA, vB]);
+    expect(lora.variablesFor([VALUE])).toEqual([vA, vB]);
+    expect(lora.variablesFor(['layers.1.'])).toEqual([]);
+  });
+
   it('draws fresh dropout masks per call and replays them after a restore', () => {
     const lora = track(new LoraAdapters(tinyWeights(), { rank: 4, dropout: 0.5, seed: 3 }));
     randomize(lora);

@@ -114,6 +114,14 @@ export class LoraAdapters {
     return [...this.slots.values()].flatMap((s) => [s.A, s.B]);
   }
 
+  /** A and B of the targets whose names start with one of `prefixes` (the variables one encoder block reads). */
+  variablesFor(prefixes: readonly string[]): tf.Variable[] {
+    this.assertAlive();
+    return [...this.slots.values()]
+      .filter((s) => prefixes.some((p) => s.weight.name.startsWith(p)))
+      .flatMap((s) => [s.A, s.B]);
+  }
+
   /** Number of trainable scalars (A and the kept rows of B). */
   parameterCount(): number {
     return this.trainableVariables().reduce((sum, v) => sum + v.size, 0);
