@@ -18,3 +18,4 @@ export * from './train/train-config';
 export * from './train/session';
 export * from './train/trainer';
 export * from './train/evaluate';
+export { gatherRows } from './encoders/gather-rows';

@@ -33,11 +33,28 @@ export interface TokenizedBatch {
  */
 export type LinearAdapter = (name: string, x: tf.Tensor2D, training: boolean) => tf.Tensor2D | null;
 
+/** A block of an encoder: maps its input to its output, reading `constants` (masks, biases) as given. */
+export type EncoderBlock = (x: tf.Tensor, constants: readonly tf.Tensor[]) => tf.Tensor;
+
+/**
+ * Runs one block of the encoder (a layer's attention or FFN sub-block) that reads only weights whose names start
+ * with one of `weightPrefixes`. The default runs it as is; a checkpointing runner (train/checkpoint.ts)
+ * recomputes it in the backward pass instead of keeping its activations, so constants are passed explicitly.
+ */
+export type BlockRunner = (
+  weightPrefixes: readonly string[],
+  block: EncoderBlock,
+  input: tf.Tensor,
+  constants: readonly tf.Tensor[],
+) => tf.Tensor;
+
 export interface ForwardOptions {
   /** LoRA (or any additive) adapters applied inside the encoder's linear maps. */
   readonly adapter?: LinearAdapter;
   /** True during training (enables dropout inside adapters). */
   readonly training?: boolean;
+  /** How blocks run; set by the trainer for activation checkpointing. */
+  readonly runBlock?: BlockRunner;
 }
 
 /** Every encoder (USE Lite now, BERT-family next) implements this. */

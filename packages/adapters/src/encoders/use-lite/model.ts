@@ -3,6 +3,7 @@ import type { ModelFiles } from '../../models/model-files';
 import { readJsonFile } from '../../models/model-files';
 import { readTfjsWeights } from '../../models/tfjs-weights';
 import type { AdaptableKind, AdaptableWeight, Encoder, ForwardOptions, TokenizedBatch } from '../encoder';
+import { gatherRows } from '../gather-rows';
 import { layerNorm, linear, multiHeadAttention } from '../layers';
 import { padTokenRows } from '../tokenized-batch';
 import { WeightStore } from '../weight-store';
@@ -74,62 +75,81 @@ export class UseLiteEncoder implements Encoder {
   }
 
   forward(batch: TokenizedBatch, options: ForwardOptions = {}): tf.Tensor3D {
-    const { adapter, training = false } = options;
     const { batchSize, seqLen } = batch;
+    const run = options.runBlock ?? ((_prefixes, block, input, constants) => block(input, constants));
     return tf.tidy(() => {
       const ids = tf.tensor2d(batch.ids, [batchSize, seqLen], 'int32');
       const mask = tf.tensor2d(batch.mask, [batchSize, seqLen]).expandDims(-1);
       const keyBias = tf.mul(tf.sub(1, tf.tensor2d(batch.mask, [batchSize, seqLen])), USE_LITE.paddingBias);
-      const embedded = tf.gather(this.w('embeddings'), ids);
+      const embedded = gatherRows(this.w('embeddings'), ids);
       const timing = this.timing.slice([0, 0], [seqLen, -1]);
       // The graph adds the embeddings once before and once after the timing signal: keep that quirk.
       let x: tf.Tensor = tf.mul(tf.add(embedded, tf.add(embedded, timing)), mask);
-      USE_LITE.layers.forEach(({ width, heads }, layer) => {
+      USE_LITE.layers.forEach((_, layer) => {
         const p = `layers.${layer}.`;
-        const lin = (input: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, name: string) =>
-          linear(input, kernel, bias, name, adapter, training);
-        const h = layerNorm(
+        x = run(
+          [`${p}attention.`, `${p}residual.`],
+          (input, [m, bias]) => this.attentionBlock(layer, input, m!, bias!, options),
           x,
-          this.w(`${p}attention.norm.scale`),
-          this.w(`${p}attention.norm.bias`),
-          USE_LITE.layerNormEpsilon,
+          [mask, keyBias],
         );
-        const project = (name: string) =>
-          lin(h, this.w(`${p}${name}.kernel`), this.w(`${p}${name}.bias`), `${p}${name}`);
-        const q = project('attention.query');
-        const k = project('attention.key');
-        const v = project('attention.value');
-        const context = multiHeadAttention(q, k, v, keyBias, heads);
-        const attended = lin(
-          context,
-          this.w(`${p}attention.output.kernel`),
-          this.w(`${p}attention.output.bias`),
-          `${p}attention.output`,
-        );
-        const residual =
-          width === USE_LITE.hidden
-            ? x
-            : tf.mul(
-                lin(x, this.w(`${p}residual.kernel`), this.w(`${p}residual.bias`), `${p}residual`),
-                mask,
-              );
-        const y = tf.add(attended, residual);
-        const z = layerNorm(
-          y,
-          this.w(`${p}ffn.norm.scale`),
-          this.w(`${p}ffn.norm.bias`),
-          USE_LITE.layerNormEpsilon,
-        );
-        const inner = tf.relu(lin(z, this.w(`${p}ffn.in.kernel`), this.w(`${p}ffn.in.bias`), `${p}ffn.in`));
-        // The graph runs the FFN on real tokens only: padding positions get no FFN update.
-        const ffn = tf.mul(
-          lin(inner, this.w(`${p}ffn.out.kernel`), this.w(`${p}ffn.out.bias`), `${p}ffn.out`),
-          mask,
-        );
-        x = tf.add(y, ffn);
+        x = run([`${p}ffn.`], (input, [m]) => this.ffnBlock(layer, input, m!, options), x, [mask]);
       });
       return x as tf.Tensor3D;
     });
+  }
+
+  private linear(input: tf.Tensor, name: string, options: ForwardOptions, bias = true): tf.Tensor {
+    const kernel = this.w(`${name}.kernel`);
+    return linear(
+      input,
+      kernel,
+      bias ? this.w(`${name}.bias`) : null,
+      name,
+      options.adapter,
+      options.training ?? false,
+    );
+  }
+
+  /** Pre-norm self-attention with the residual (projected to 512 wide in layer 0, masked to real tokens). */
+  private attentionBlock(
+    layer: number,
+    x: tf.Tensor,
+    mask: tf.Tensor,
+    keyBias: tf.Tensor,
+    options: ForwardOptions,
+  ): tf.Tensor {
+    const p = `layers.${layer}.`;
+    const { width, heads } = USE_LITE.layers[layer]!;
+    const h = layerNorm(
+      x,
+      this.w(`${p}attention.norm.scale`),
+      this.w(`${p}attention.norm.bias`),
+      USE_LITE.layerNormEpsilon,
+    );
+    const q = this.linear(h, `${p}attention.query`, options);
+    const k = this.linear(h, `${p}attention.key`, options);
+    const v = this.linear(h, `${p}attention.value`, options);
+    const attended = this.linear(
+      multiHeadAttention(q, k, v, keyBias, heads),
+      `${p}attention.output`,
+      options,
+    );
+    const residual = width === USE_LITE.hidden ? x : tf.mul(this.linear(x, `${p}residual`, options), mask);
+    return tf.add(attended, residual);
+  }
+
+  /** Pre-norm ReLU FFN; the graph runs it on real tokens only, so padding positions get no FFN update. */
+  private ffnBlock(layer: number, y: tf.Tensor, mask: tf.Tensor, options: ForwardOptions): tf.Tensor {
+    const p = `layers.${layer}.`;
+    const z = layerNorm(
+      y,
+      this.w(`${p}ffn.norm.scale`),
+      this.w(`${p}ffn.norm.bias`),
+      USE_LITE.layerNormEpsilon,
+    );
+    const inner = tf.relu(this.linear(z, `${p}ffn.in`, options));
+    return tf.add(y, tf.mul(this.linear(inner, `${p}ffn.out`, options), mask));
   }
 
   pool(hidden: tf.Tensor3D, batch: TokenizedBatch, options: ForwardOptions = {}): tf.Tensor2D {
