@@ -174,6 +174,7 @@ export class LoraAdapters {
     for (const [name, slot] of this.slots) {
       const f = factors.get(name);
       if (!f) throw new Error(`factors for ${name} are missing`);
+      if (typeof f !== 'object') throw new Error(`factors for ${name} must be an object`);
       const { rank } = this.config;
       const { dOut, dIn } = slot.weight;
       if (f.rank !== rank || f.dOut !== dOut || f.dIn !== dIn) {
