@@ -31,6 +31,17 @@ export interface LoraOptions {
   readonly rows?: ReadonlyMap<string, Int32Array>;
 }
 
+/** seedrandom's default (ARC4) PRNG with state access, typed here because @types/seedrandom 2 and 3 disagree. */
+interface StatefulRandom {
+  (): number;
+  state(): object;
+}
+
+/** A PRNG seeded by `seed`, or continuing from a `state` saved by `state()`. */
+function statefulRandom(seed: string, state?: object): StatefulRandom {
+  return seedrandom(seed, { state: (state ?? true) as never }) as unknown as StatefulRandom;
+}
+
 interface Slot {
   readonly weight: AdaptableWeight;
   readonly A: tf.Variable<tf.Rank.R2>;
@@ -53,7 +64,7 @@ export class LoraAdapters {
   readonly config: LoraConfig;
   readonly scale: number;
   private readonly slots = new Map<string, Slot>();
-  private dropoutRandom: seedrandom.PRNG;
+  private dropoutRandom: StatefulRandom;
   private disposed = false;
 
   constructor(
@@ -65,7 +76,7 @@ export class LoraAdapters {
     this.scale = this.config.alpha / this.config.rank;
     const targets = selectTargets(weights, this.config.targets);
     const rowsByName = this.resolveRows(targets, options.rows);
-    this.dropoutRandom = seedrandom(`lora-dropout:${this.config.seed}`, { state: true });
+    this.dropoutRandom = statefulRandom(`lora-dropout:${this.config.seed}`);
     for (const weight of targets)
       this.slots.set(weight.name, this.createSlot(weight, rowsByName.get(weight.name)!));
   }
@@ -103,9 +114,11 @@ export class LoraAdapters {
    * dropout masks as the original one.
    */
   readonly dropoutReplay = {
-    snapshot: (): seedrandom.State => this.dropoutRandom.state(),
+    snapshot: (): object => this.dropoutRandom.state(),
     restore: (state: unknown): void => {
-      this.dropoutRandom = seedrandom('', { state: state as seedrandom.State });
+      if (typeof state !== 'object' || state === null)
+        throw new Error('dropout state must come from snapshot()');
+      this.dropoutRandom = statefulRandom('', state);
     },
   };
 
