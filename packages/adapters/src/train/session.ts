@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Encoder } from '../encoders/encoder';
+import type { BlockRunner, Encoder } from '../encoders/encoder';
 import type { LoraAdapters } from '../lora/lora';
 import { AdamW } from './adamw';
+import { checkpointRunner } from './checkpoint';
 import { validateLabelledTexts } from './data';
 import type { ClassificationHead } from './head';
 import { crossEntropy } from './loss';
@@ -12,6 +13,13 @@ export interface SessionOptions {
   readonly weightDecay?: number;
   readonly clipNorm?: number | null;
   readonly maxSeqLen?: number;
+  /**
+   * Memory levers for small clients; neither changes the gradient (up to float rounding). `microBatchSize`
+   * splits each batch into chunks whose gradients are accumulated, `checkpoint` recomputes each encoder block
+   * in the backward pass instead of keeping its activations.
+   */
+  readonly microBatchSize?: number | null;
+  readonly checkpoint?: boolean;
 }
 
 /**
@@ -24,6 +32,8 @@ export class TrainSession {
   readonly optimizer: AdamW;
   private readonly variables: tf.Variable[];
   private readonly maxSeqLen: number;
+  private readonly microBatchSize: number | null;
+  private readonly runBlock: BlockRunner | undefined;
   /** 'full' only: each trainable encoder weight with its value before training (owned by the encoder). */
   private readonly fullWeights: Map<string, { variable: tf.Variable; start: tf.Tensor }> = new Map();
   private disposed = false;
@@ -58,6 +68,15 @@ export class TrainSession {
       }
     }
     this.variables = [...(lora?.trainableVariables() ?? []), ...encoderVariables, ...head.variables()];
+    const micro = options.microBatchSize ?? null;
+    if (micro !== null && (!Number.isSafeInteger(micro) || micro < 1)) {
+      throw new Error(`microBatchSize must be a positive integer or null, got ${String(micro)}`);
+    }
+    this.microBatchSize = micro;
+    this.runBlock =
+      options.checkpoint && options.mode !== 'probe'
+        ? checkpointRunner((prefixes) => this.blockVariables(prefixes), lora?.dropoutReplay)
+        : undefined;
     try {
       // Biases and normalisation parameters (rank < 2) are exempt from weight decay, as is common practice.
       this.optimizer = new AdamW(this.variables, {
@@ -76,24 +95,58 @@ export class TrainSession {
     return this.variables.reduce((sum, v) => sum + v.size, 0);
   }
 
+  /** The trainable variables read by an encoder block (for checkpointing): LoRA factors or full weights. */
+  private blockVariables(prefixes: readonly string[]): tf.Variable[] {
+    if (this.lora) return this.lora.variablesFor(prefixes);
+    const found: tf.Variable[] = [];
+    for (const [name, { variable }] of this.fullWeights) {
+      if (prefixes.some((p) => name.startsWith(p))) found.push(variable);
+    }
+    return found;
+  }
+
+  /** Loss and gradients of one chunk of a batch, scaled by `weight` (its share of the batch). */
+  private chunkGradients(texts: readonly string[], labels: readonly number[], weight: number) {
+    // Dynamic padding: each chunk is padded to its own longest text.
+    const batch = this.encoder.tokenize(texts, this.maxSeqLen);
+    const labelTensor = tf.tensor1d(labels as number[], 'int32');
+    // A probe never backpropagates into the encoder, so its embedding is computed outside the gradient tape.
+    const frozen = this.mode === 'probe' ? this.encoder.embed(batch) : null;
+    return tf.variableGrads(() => {
+      const embedding =
+        frozen ??
+        this.encoder.embed(batch, { adapter: this.lora?.adapter, training: true, runBlock: this.runBlock });
+      return tf.mul(crossEntropy(this.head.apply(embedding), labelTensor), weight) as tf.Scalar;
+    }, this.variables);
+  }
+
   /** One optimisation step on a batch; returns the batch's mean loss before the update. */
   async step(texts: readonly string[], labels: readonly number[], learningRate: number): Promise<number> {
     if (this.disposed) throw new Error('train session was disposed');
     validateLabelledTexts({ texts, labels }, this.head.numClasses);
-    const lossTensor = tf.tidy(() => {
-      // Dynamic padding: each batch is padded to its own longest text.
-      const batch = this.encoder.tokenize(texts, this.maxSeqLen);
-      const labelTensor = tf.tensor1d(labels as number[], 'int32');
-      // A probe never backpropagates into the encoder, so its embedding is computed outside the gradient tape.
-      const frozen = this.mode === 'probe' ? this.encoder.embed(batch) : null;
-      const { value, grads } = tf.variableGrads(() => {
-        const embedding =
-          frozen ?? this.encoder.embed(batch, { adapter: this.lora?.adapter, training: true });
-        return crossEntropy(this.head.apply(embedding), labelTensor);
-      }, this.variables);
-      this.optimizer.step(grads, learningRate);
-      return value;
-    });
+    const chunk = this.microBatchSize ?? texts.length;
+    let lossSum: tf.Scalar = tf.scalar(0);
+    const grads: tf.NamedTensorMap = {};
+    for (let start = 0; start < texts.length; start += chunk) {
+      const end = Math.min(texts.length, start + chunk);
+      const part = tf.tidy(() =>
+        this.chunkGradients(texts.slice(start, end), labels.slice(start, end), (end - start) / texts.length),
+      );
+      // Accumulate outside tidy so only the running sums (one gradient-sized copy) stay alive between chunks.
+      const nextLoss = tf.add(lossSum, part.value) as tf.Scalar;
+      tf.dispose([lossSum, part.value]);
+      lossSum = nextLoss;
+      for (const [name, g] of Object.entries(part.grads)) {
+        const previous = grads[name];
+        if (previous) {
+          grads[name] = tf.add(previous, g);
+          tf.dispose([previous, g]);
+        } else grads[name] = g;
+      }
+    }
+    tf.tidy(() => this.optimizer.step(grads, learningRate));
+    tf.dispose(Object.values(grads));
+    const lossTensor = lossSum;
     const loss = (await lossTensor.data())[0]!;
     lossTensor.dispose();
     if (!Number.isFinite(loss))

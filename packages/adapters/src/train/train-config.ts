@@ -27,6 +27,10 @@ export interface TrainConfig {
   /** Global gradient-norm clip; null disables it. */
   readonly clipNorm?: number | null;
   readonly maxSeqLen?: number;
+  /** Gradient accumulation over chunks of this many examples (memory lever; null = whole batch at once). */
+  readonly microBatchSize?: number | null;
+  /** Recompute encoder blocks in the backward pass instead of keeping activations (memory lever). */
+  readonly checkpoint?: boolean;
   /** Seeds the shuffling (together with the round). */
   readonly seed?: number;
   readonly onStep?: (info: StepInfo) => void;
@@ -43,6 +47,8 @@ export interface ResolvedTrainConfig {
   readonly weightDecay: number;
   readonly clipNorm: number | null;
   readonly maxSeqLen: number;
+  readonly microBatchSize: number | null;
+  readonly checkpoint: boolean;
   readonly seed: number;
   readonly onStep: ((info: StepInfo) => void) | null;
 }
@@ -58,6 +64,8 @@ const KEYS = new Set([
   'weightDecay',
   'clipNorm',
   'maxSeqLen',
+  'microBatchSize',
+  'checkpoint',
   'seed',
   'onStep',
 ]);
@@ -68,6 +76,11 @@ function positiveInt(value: unknown, label: string): number {
     throw new Error(`${label} must be a positive integer, got ${String(value)}`);
   }
   return value as number;
+}
+
+function booleanFlag(value: unknown, label: string): boolean {
+  if (typeof value !== 'boolean') throw new Error(`${label} must be true or false, got ${String(value)}`);
+  return value;
 }
 
 function finiteNumber(value: unknown, label: string, ok: (v: number) => boolean, range: string): number {
@@ -110,6 +123,11 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
         ? null
         : finiteNumber(config.clipNorm ?? 1, 'clipNorm', (v) => v > 0, 'a positive number or null'),
     maxSeqLen: positiveInt(config.maxSeqLen ?? 128, 'maxSeqLen'),
+    microBatchSize:
+      config.microBatchSize === undefined || config.microBatchSize === null
+        ? null
+        : positiveInt(config.microBatchSize, 'microBatchSize'),
+    checkpoint: booleanFlag(config.checkpoint ?? false, 'checkpoint'),
     seed: config.seed === undefined ? 0 : integer(config.seed, 'seed'),
     onStep: config.onStep ?? null,
   };
