@@ -19,3 +19,5 @@ export * from './train/session';
 export * from './train/trainer';
 export * from './train/evaluate';
 export { gatherRows } from './encoders/gather-rows';
+export * from './data';
+export * from './train/checkpoint';

@@ -1,2 +1,3 @@
 // Node-only entry point (file system access); browser code imports '@fedhft/adapters' instead.
 export { folderModelFiles, useLitePackageFiles, useLitePackageFolder } from './models/model-files-node';
+export * from './data/node';
