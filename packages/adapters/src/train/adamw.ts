@@ -94,15 +94,19 @@ export class AdamW {
     // Bias corrections folded into the step size, as PyTorch does.
     const stepSize = learningRate / (1 - this.beta1 ** t);
     const secondCorrection = Math.sqrt(1 - this.beta2 ** t);
-    tf.tidy(() => {
-      // Clipping stays on the device (no sync): factor = min(1, clipNorm / norm).
-      let factor: tf.Tensor | null = null;
-      if (this.clipNorm !== null) {
-        const squares = gradients.map((g) => tf.sum(tf.square(g)));
-        const norm = tf.sqrt(tf.addN(squares));
-        factor = tf.minimum(1, tf.div(this.clipNorm, tf.maximum(norm, 1e-12)));
-      }
-      this.state.forEach(({ variable, m, v, decay }, i) => {
+    // Clipping stays on the device (no sync): factor = min(1, clipNorm / norm).
+    const factor =
+      this.clipNorm === null
+        ? null
+        : tf.tidy(() => {
+            const squares = gradients.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
+            const norm = tf.sqrt(tf.addN(squares));
+            return tf.minimum(1, tf.div(this.clipNorm!, tf.maximum(norm, 1e-12)));
+          });
+    // One tidy per variable, so the update's temporaries never exist for all weights at once (full fine-tuning
+    // would otherwise hold about ten weight-sized temporaries per parameter at the peak).
+    this.state.forEach(({ variable, m, v, decay }, i) =>
+      tf.tidy(() => {
         const g = factor ? tf.mul(gradients[i]!, factor) : gradients[i]!;
         const nextM = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const nextV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
@@ -112,8 +116,9 @@ export class AdamW {
           decay && this.weightDecay > 0 ? tf.mul(variable, 1 - learningRate * this.weightDecay) : variable;
         const denominator = tf.add(tf.div(tf.sqrt(nextV), secondCorrection), this.epsilon);
         variable.assign(tf.sub(decayed, tf.mul(tf.div(nextM, denominator), stepSize)));
-      });
-    });
+      }),
+    );
+    factor?.dispose();
   }
 
   /** Bytes held by the optimizer state (two float32 moments per parameter). */

@@ -76,7 +76,9 @@ export class UseLiteEncoder implements Encoder {
 
   forward(batch: TokenizedBatch, options: ForwardOptions = {}): tf.Tensor3D {
     const { batchSize, seqLen } = batch;
-    const run = options.runBlock ?? ((_prefixes, block, input, constants) => block(input, constants));
+    // Each block in its own tidy: tensors a gradient needs are kept by the tape, the rest are freed at once.
+    const run =
+      options.runBlock ?? ((_prefixes, block, input, constants) => tf.tidy(() => block(input, constants)));
     return tf.tidy(() => {
       const ids = tf.tensor2d(batch.ids, [batchSize, seqLen], 'int32');
       const mask = tf.tensor2d(batch.mask, [batchSize, seqLen]).expandDims(-1);
