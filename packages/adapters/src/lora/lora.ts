@@ -104,8 +104,9 @@ export class LoraAdapters {
     const seed = training && dropout > 0 ? Math.floor(this.dropoutRandom() * 2 ** 31) : 0;
     return tf.tidy(() => {
       const input = training && dropout > 0 ? tf.dropout(x, dropout, undefined, seed) : x;
-      const projected = tf.matMul(input, slot.A, false, true); // [n, r]
-      return tf.mul(tf.matMul(projected, fullB(slot), false, true), this.scale) as tf.Tensor2D;
+      // Scaling the rank-r projection, not the [n, dOut] product, saves an activation-sized tensor per weight.
+      const projected = tf.mul(tf.matMul(input, slot.A, false, true), this.scale); // [n, r]
+      return tf.matMul(projected, fullB(slot), false, true) as tf.Tensor2D;
     });
   };
 

@@ -100,7 +100,9 @@ export class AdamW {
         ? null
         : tf.tidy(() => {
             const squares = gradients.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
-            const norm = tf.sqrt(tf.addN(squares));
+            // Pairwise adds, not tf.addN: WebGPU's AddN binds one buffer per input and fails silently past the
+            // default limit of 8 storage buffers per shader stage.
+            const norm = tf.sqrt(squares.reduce((a, b) => tf.add(a, b)));
             return tf.minimum(1, tf.div(this.clipNorm!, tf.maximum(norm, 1e-12)));
           });
     // One tidy per variable, so the update's temporaries never exist for all weights at once (full fine-tuning
