@@ -16,6 +16,7 @@ import {
 import type { Encoder, TrainMode } from '@fedhft/adapters';
 import { useLitePackageFiles } from '@fedhft/adapters/node';
 import { environment, markdownTable, MB, writeBenchJson, writeBenchSection } from './lib/report';
+import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,17 +52,6 @@ const SETUPS: Setup[] = [
   { label: 'probe', mode: 'probe' },
 ];
 
-/** A batch whose every row fills the sequence length (worst case for activations). */
-function syntheticBatch(): { texts: string[]; labels: number[] } {
-  const words = 'the film was a quiet and moving study of grief with superb acting but a slow plot'.split(
-    ' ',
-  );
-  const texts = Array.from({ length: BATCH }, (_, i) =>
-    Array.from({ length: SEQ_LEN * 2 }, (_, j) => words[(i * 5 + j * 3) % words.length]).join(' '),
-  );
-  return { texts, labels: texts.map((_, i) => i % 2) };
-}
-
 async function measure(encoder: Encoder, setup: Setup, regime: Regime) {
   const head = ClassificationHead.forEncoder(encoder, 2, 1);
   const lora =
@@ -83,7 +73,7 @@ async function measure(encoder: Encoder, setup: Setup, regime: Regime) {
     },
     lora,
   );
-  const { texts, labels } = syntheticBatch();
+  const { texts, labels } = fullLengthBatch(BATCH, SEQ_LEN);
   try {
     await session.step(texts, labels, 1e-5); // first step allocates the optimizer state
     const residentBytes = tf.memory().numBytes;

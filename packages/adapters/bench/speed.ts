@@ -17,6 +17,7 @@ import {
 import type { BackendName, Encoder, TrainMode } from '@fedhft/adapters';
 import { useLitePackageFiles } from '@fedhft/adapters/node';
 import { environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
+import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
   options: {
@@ -66,19 +67,11 @@ function matmulFlopsOf(
   return flops;
 }
 
-function syntheticBatch() {
-  const words = 'a tense thriller with sharp dialogue that never quite earns its ending'.split(' ');
-  const texts = Array.from({ length: BATCH }, (_, i) =>
-    Array.from({ length: SEQ_LEN * 2 }, (_, j) => words[(i * 3 + j * 7) % words.length]).join(' '),
-  );
-  return { texts, labels: texts.map((_, i) => i % 2) };
-}
-
 async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: number, steps: number) {
   const head = ClassificationHead.forEncoder(encoder, 2, 1);
   const lora = mode === 'lora' ? new LoraAdapters(encoder.adaptableWeights(), { seed: 1 }) : undefined;
   const session = new TrainSession(encoder, head, { mode, maxSeqLen: SEQ_LEN }, lora);
-  const { texts, labels } = syntheticBatch();
+  const { texts, labels } = fullLengthBatch(BATCH, SEQ_LEN);
   try {
     await session.step(texts, labels, 1e-5); // warm-up: kernels, optimizer state
     const profile = await tf.profile(() => session.step(texts, labels, 1e-5));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { WeightStoreView } from './encoder';
+import type { AdaptableWeight, WeightStoreView } from './encoder';
 
 /**
  * Owns an encoder's named weights. Forward passes read `get(name)`, which returns the pretrained tensor, a
@@ -77,4 +77,23 @@ export class WeightStore implements WeightStoreView {
     for (const t of this.pretrained.values()) t.dispose();
     this.pretrained.clear();
   }
+}
+
+/**
+ * Merges dW [dOut, dIn] (row-major, FedHFT's convention) into the kernel `${name}.kernel`, stored [dIn, dOut] as
+ * tfjs expects. Shared by every encoder whose adaptable weights are kernels named that way.
+ */
+export function mergeKernelDelta(
+  store: WeightStore,
+  adaptable: readonly AdaptableWeight[],
+  encoderId: string,
+  name: string,
+  delta: Float32Array,
+): void {
+  const weight = adaptable.find((w) => w.name === name);
+  if (!weight) throw new Error(`${encoderId} has no adaptable weight ${name}`);
+  if (delta.length !== weight.dOut * weight.dIn) {
+    throw new Error(`delta for ${name} has ${delta.length} values, expected ${weight.dOut} x ${weight.dIn}`);
+  }
+  tf.tidy(() => store.addDelta(`${name}.kernel`, tf.tensor2d(delta, [weight.dOut, weight.dIn]).transpose()));
 }

@@ -6,7 +6,7 @@ import type { AdaptableKind, AdaptableWeight, Encoder, ForwardOptions, Tokenized
 import { gatherRows } from '../gather-rows';
 import { layerNorm, linear, multiHeadAttention } from '../layers';
 import { padTokenRows } from '../tokenized-batch';
-import { WeightStore } from '../weight-store';
+import { mergeKernelDelta, WeightStore } from '../weight-store';
 import { parseUseVocabulary, UseLiteTokenizer } from './tokenizer';
 import { mapUseLiteWeights, USE_LITE } from './weights';
 
@@ -173,17 +173,7 @@ export class UseLiteEncoder implements Encoder {
   }
 
   mergeDelta(name: string, delta: Float32Array): void {
-    const weight = this.adaptable.find((w) => w.name === name);
-    if (!weight) throw new Error(`USE Lite has no adaptable weight ${name}`);
-    if (delta.length !== weight.dOut * weight.dIn) {
-      throw new Error(
-        `delta for ${name} has ${delta.length} values, expected ${weight.dOut} x ${weight.dIn}`,
-      );
-    }
-    // dW is [dOut, dIn]; kernels are stored [dIn, dOut].
-    tf.tidy(() =>
-      this.weights.addDelta(`${name}.kernel`, tf.tensor2d(delta, [weight.dOut, weight.dIn]).transpose()),
-    );
+    mergeKernelDelta(this.weights, this.adaptableWeights(), 'USE Lite', name, delta);
   }
 
   unmergeAll(): void {
