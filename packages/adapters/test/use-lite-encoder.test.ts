@@ -4,6 +4,7 @@ import type { UseLiteEncoder } from '../src/encoders/use-lite/model';
 import { loadUseLite } from '../src/encoders/use-lite/model';
 import type { ModelFiles } from '../src/models/model-files';
 import { useLitePackageFiles } from '../src/models/model-files-node';
+import { activateBackend } from '../src/backend';
 import { useTestBackend } from './helpers/backend';
 
 const TEXTS = ['a fine movie', 'the plot is dull and far too long', ''];
@@ -46,6 +47,24 @@ describe('UseLiteEncoder', () => {
     expect(tf.max(tf.abs(tf.sub(merged, before))).dataSync()[0]).toBeGreaterThan(1e-3);
     expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
     tf.dispose([delta, before, viaAdapter, merged, after]);
+  });
+
+  it('gives the same embeddings on the cpu and wasm backends', async () => {
+    const batch = encoder.tokenize(TEXTS);
+    const onBackend = async (name: 'cpu' | 'wasm') => {
+      await activateBackend([name]);
+      // Weights live on the backend that created them; tfjs moves them on first use.
+      const out = encoder.embed(batch);
+      const data = await out.data();
+      out.dispose();
+      return data;
+    };
+    const wasm = await onBackend('wasm');
+    const cpu = await onBackend('cpu');
+    await useTestBackend();
+    let worst = 0;
+    wasm.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - cpu[i]!))));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('rejects a delta of the wrong size or for an unknown weight', () => {
