@@ -21,3 +21,4 @@ export * from './train/evaluate';
 export { gatherRows } from './encoders/gather-rows';
 export * from './data';
 export * from './train/checkpoint';
+export * from './memory-meter';
