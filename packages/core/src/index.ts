@@ -1,2 +1,3 @@
 export * from './masks';
 export * from './metrics';
+export * from './update';
