@@ -1,3 +1,4 @@
 export * from './masks';
 export * from './metrics';
 export * from './update';
+export * from './random';

@@ -1,3 +1,4 @@
+import { seededRandom } from './random';
 /**
  * Row masks for FedHFT's resource heterogeneity. A mask keeps whole output rows of a weight update
  * dW in R^{dOut x dIn}; rows are always returned as ascending Int32Array indices.
@@ -117,28 +118,6 @@ export function nestedRows(dOut: number, budget: number): Int32Array {
   return Int32Array.from({ length: count }, (_, i) => i);
 }
 
-/** 32-bit string hash (FNV-1a) to turn any seed into a PRNG state. */
-function hashSeed(seed: number | string): number {
-  const text = String(seed);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; enough for choosing rows, and identical on every platform. */
-function mulberry32(state: number): () => number {
-  let a = state;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `count` distinct rows of [0, dOut) chosen uniformly by `seed` (ascending): the pre-mask of a client's first
  * round, when no update exists yet to rank rows by. The same seed always gives the same rows.
@@ -151,7 +130,7 @@ export function seededRows(dOut: number, count: number, seed: number | string): 
   if (typeof seed === 'number' ? !Number.isFinite(seed) : typeof seed !== 'string') {
     throw new Error(`seed must be a finite number or a string, got ${String(seed)}`);
   }
-  const random = mulberry32(hashSeed(seed));
+  const random = seededRandom(seed);
   // Partial Fisher-Yates: only the first `count` positions need shuffling.
   const pool = Int32Array.from({ length: dOut }, (_, i) => i);
   for (let i = 0; i < count; i++) {
