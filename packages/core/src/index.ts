@@ -2,3 +2,4 @@ export * from './masks';
 export * from './metrics';
 export * from './update';
 export * from './random';
+export * from './codec';
