@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
+import { loraTerm } from './lora-op';
 import { keptRowCount, rowImportanceFromFactors, seededRows, topRows, validateRows } from '@fedhft/core';
 import type { AdaptableWeight, LinearAdapter } from '../encoders/encoder';
 import { resolveLoraConfig, selectTargets, type LoraConfig } from './config';
@@ -102,12 +103,7 @@ export class LoraAdapters {
     const { dropout } = this.config;
     // Seeds are drawn from our own PRNG so dropout masks differ per call yet repeat exactly for the same seed.
     const seed = training && dropout > 0 ? Math.floor(this.dropoutRandom() * 2 ** 31) : 0;
-    return tf.tidy(() => {
-      const input = training && dropout > 0 ? tf.dropout(x, dropout, undefined, seed) : x;
-      // Scaling the rank-r projection, not the [n, dOut] product, saves an activation-sized tensor per weight.
-      const projected = tf.mul(tf.matMul(input, slot.A, false, true), this.scale); // [n, r]
-      return tf.matMul(projected, fullB(slot), false, true) as tf.Tensor2D;
-    });
+    return tf.tidy(() => loraTerm(x, slot.A, fullB(slot), this.scale, training ? dropout : 0, seed));
   };
 
   /**
