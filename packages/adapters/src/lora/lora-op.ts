@@ -28,22 +28,25 @@ export function loraTerm(
     save([input, a, b, projected]);
     return {
       value: tf.matMul(tf.mul(projected, scale), b, false, true),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const g = (Array.isArray(dy) ? dy[0]! : dy) as tf.Tensor2D;
-        const [savedInput, savedA, savedB, savedP] = saved as [
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-        ];
-        const dB = tf.mul(tf.matMul(g, savedP, true, false), scale);
-        const dP = tf.mul(tf.matMul(g, savedB), scale); // [n, r]
-        const dA = tf.matMul(dP, drop(savedInput), true, false);
-        const dDropped = tf.matMul(dP, savedA); // [n, dIn]
-        // Given its mask, dropout is a fixed scaling of its input: the gradient gets the same scaling.
-        const dx = dropout > 0 ? tf.mul(dDropped, multiplier(savedInput.shape)) : dDropped;
-        return [dx, dA, dB];
-      },
+      // tfjs calls gradFunc outside any tidy of its own, so without this every temporary here would live until
+      // the whole backward pass ends.
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const g = (Array.isArray(dy) ? dy[0]! : dy) as tf.Tensor2D;
+          const [savedInput, savedA, savedB, savedP] = saved as [
+            tf.Tensor2D,
+            tf.Tensor2D,
+            tf.Tensor2D,
+            tf.Tensor2D,
+          ];
+          const dB = tf.mul(tf.matMul(g, savedP, true, false), scale);
+          const dP = tf.mul(tf.matMul(g, savedB), scale); // [n, r]
+          const dA = tf.matMul(dP, drop(savedInput), true, false);
+          const dDropped = tf.matMul(dP, savedA); // [n, dIn]
+          // Given its mask, dropout is a fixed scaling of its input: the gradient gets the same scaling.
+          const dx = dropout > 0 ? tf.mul(dDropped, multiplier(savedInput.shape)) : dDropped;
+          return [dx, dA, dB];
+        }),
     };
   });
   return op(x, A, B) as tf.Tensor2D;
