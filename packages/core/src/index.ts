@@ -3,3 +3,4 @@ export * from './metrics';
 export * from './update';
 export * from './random';
 export * from './codec';
+export * from './linalg/index';
