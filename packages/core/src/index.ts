@@ -4,3 +4,4 @@ export * from './update';
 export * from './random';
 export * from './codec';
 export * from './linalg/index';
+export * from './aggregation/index';

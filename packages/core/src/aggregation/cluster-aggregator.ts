@@ -1,0 +1,230 @@
+import type { ClientUpdate, DenseTensor, HeadParams, MaskedFactors } from '../update';
+import { HeadAggregator } from './head-aggregator';
+import { isMap, validateHead, validateMaskedFactors, validateMemberships } from './validate';
+
+/**
+ * Row normaliser of the per-cluster average.
+ * - 'membership' (default): norm_j[d] = sum_k w_kj M_k[d], so each row is a true weighted mean of the updates that
+ *   cover it, whatever the memberships.
+ * - 'count' (the authors' code): norm[d] = sum_k n_k M_k[d], ignoring memberships; under soft memberships this
+ *   shrinks every cluster's update (uniform pi over K_c clusters divides it by K_c). Kept for the ablation.
+ */
+export type RowNormalizer = 'membership' | 'count';
+
+export interface ClusterAggregatorOptions {
+  /** K_c, the number of clusters. */
+  readonly clusters: number;
+  readonly normalizer?: RowNormalizer;
+  /** Weight client k by its example count N_k as well as its membership: w_kj = pi_kj N_k. Default false. */
+  readonly weightByExamples?: boolean;
+}
+
+/** One cluster's aggregate for a round. */
+export interface ClusterAggregate {
+  /** dG_j per adapted weight, shape [dOut, dIn]; rows no update covered are 0. */
+  readonly deltas: Map<string, DenseTensor>;
+  /** H_j = sum_k w_kj H_k / sum_k w_kj, or null when no update had weight in this cluster. */
+  readonly head: HeadParams | null;
+  /** Per weight, the normaliser each row was divided by; 0 marks a row nobody covered. */
+  readonly coverage: Map<string, Float64Array>;
+  /** sum_k w_kj. */
+  readonly totalWeight: number;
+}
+
+interface WeightShape {
+  readonly dOut: number;
+  readonly dIn: number;
+}
+
+/** Accumulators of one cluster; every cluster owns its own buffers. */
+interface ClusterState {
+  readonly numerators: Map<string, Float32Array>;
+  readonly normalizers: Map<string, Float64Array>;
+  readonly head: HeadAggregator;
+  weight: number;
+}
+
+/**
+ * FedHFT's server aggregation, mask-aware and membership-weighted, row by row:
+ *   dG_j[d, :] = sum_k w_kj M_k[d] dW_k[d, :] / norm_j[d],  w_kj = pi_kj (x N_k),
+ * streamed: each update is folded into per-cluster sums as it arrives and can then be dropped. Memory is
+ * K_c x (sum of dOut dIn over weights, plus dOut normalisers and a head) floats, independent of the number of
+ * clients. Folding an update costs O(|rows| r dIn) to rebuild its kept rows of scale B A plus O(K_c |rows| dIn) to
+ * add them: the full dOut x dIn update is never formed.
+ */
+export class ClusterAggregator {
+  readonly clusters: number;
+  readonly normalizer: RowNormalizer;
+  readonly weightByExamples: boolean;
+  private shapes: Map<string, WeightShape> | null = null;
+  private headSize: { readonly embeddingSize: number; readonly numClasses: number } | undefined;
+  private readonly states: ClusterState[] = [];
+  private readonly clientIds = new Set<string>();
+  private finished = false;
+
+  constructor(options: ClusterAggregatorOptions) {
+    const { clusters, normalizer = 'membership', weightByExamples = false } = options;
+    if (!Number.isInteger(clusters) || clusters < 1) {
+      throw new Error(`clusters must be a positive integer, got ${clusters}`);
+    }
+    if (normalizer !== 'membership' && normalizer !== 'count') {
+      throw new Error(`normalizer must be 'membership' or 'count', got ${String(normalizer)}`);
+    }
+    this.clusters = clusters;
+    this.normalizer = normalizer;
+    this.weightByExamples = weightByExamples;
+    for (let j = 0; j < clusters; j++) {
+      this.states.push({
+        numerators: new Map(),
+        normalizers: new Map(),
+        head: new HeadAggregator(),
+        weight: 0,
+      });
+    }
+  }
+
+  /** Folds in one client's update with its memberships pi_k (a probability vector over the clusters). */
+  add(update: ClientUpdate, memberships: Float64Array): void {
+    if (this.finished) throw new Error('ClusterAggregator: add() after finish()');
+    const clientWeight = this.validate(update, memberships);
+    this.shapes ??= this.allocate(update);
+    const weights = Array.from(memberships, (pi) => pi * clientWeight);
+    for (const [name, factors] of update.adapters) this.addFactors(name, factors, weights, clientWeight);
+    this.states.forEach((state, j) => {
+      state.head.add(update.head, weights[j]!); // weight 0 still allocates, so the footprint is fixed from the start
+      state.weight += weights[j]!;
+    });
+    this.clientIds.add(update.clientId);
+  }
+
+  /** Updates folded in so far. */
+  get count(): number {
+    return this.clientIds.size;
+  }
+
+  /** Floats held in accumulators, over all clusters: fixed once the first update has set the shapes. */
+  bufferFloats(): number {
+    let floats = 0;
+    for (const state of this.states) {
+      for (const buffer of state.numerators.values()) floats += buffer.length;
+      for (const buffer of state.normalizers.values()) floats += buffer.length;
+      floats += state.head.bufferFloats();
+    }
+    return floats;
+  }
+
+  /**
+   * Divides each cluster's sums by their row normalisers, in place, and returns one aggregate per cluster (the
+   * buffers are handed out, not copied, so the aggregator is single-use).
+   */
+  finish(): ClusterAggregate[] {
+    if (this.finished) throw new Error('ClusterAggregator: finish() called twice');
+    this.finished = true;
+    return this.states.map((state) => {
+      const deltas = new Map<string, DenseTensor>();
+      for (const [name, { dOut, dIn }] of this.shapes ?? []) {
+        const sum = state.numerators.get(name)!;
+        const norm = state.normalizers.get(name)!;
+        for (let d = 0; d < dOut; d++) {
+          if (norm[d] === 0) continue; // uncovered: the row stays 0
+          const inverse = 1 / norm[d]!;
+          for (let c = d * dIn, end = c + dIn; c < end; c++) sum[c]! *= inverse;
+        }
+        deltas.set(name, { shape: [dOut, dIn], data: sum });
+      }
+      return {
+        deltas,
+        head: state.head.finish(),
+        coverage: new Map(state.normalizers),
+        totalWeight: state.weight,
+      };
+    });
+  }
+
+  /** Checks everything before any accumulator changes; returns n_k (N_k or 1). */
+  private validate(update: ClientUpdate, memberships: Float64Array): number {
+    if (update === null || typeof update !== 'object') throw new Error('update is missing');
+    const who = `update from "${update.clientId}"`;
+    if (this.clientIds.has(update.clientId))
+      throw new Error(`${who} was already added (one update per client)`);
+    if (!(memberships instanceof Float64Array)) throw new Error(`${who}: memberships must be a Float64Array`);
+    validateMemberships(memberships, this.clusters, `${who}: memberships`);
+    let clientWeight = 1;
+    if (this.weightByExamples) {
+      const n = update.exampleCount;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+        throw new Error(`${who}: exampleCount must be a positive number to weight by examples, got ${n}`);
+      }
+      clientWeight = n;
+    }
+    if (!isMap(update.adapters)) throw new Error(`${who}: adapters must be a Map`);
+    const shapes = this.shapes;
+    if (shapes !== null) {
+      for (const name of shapes.keys()) {
+        if (!update.adapters.has(name)) throw new Error(`${who} lacks adapted weight "${name}"`);
+      }
+    }
+    for (const [name, factors] of update.adapters) {
+      const shape = shapes === null ? factors : shapes.get(name);
+      if (shape === undefined) throw new Error(`${who} has unknown adapted weight "${name}"`);
+      if (!Number.isInteger(shape.dOut) || shape.dOut < 1 || !Number.isInteger(shape.dIn) || shape.dIn < 1) {
+        throw new Error(`${who}: "${name}" has invalid dims ${shape.dOut} x ${shape.dIn}`);
+      }
+      validateMaskedFactors(factors, shape.dOut, shape.dIn, `${who}: "${name}"`);
+    }
+    validateHead(update.head, `${who}: head`, this.headSize);
+    return clientWeight;
+  }
+
+  private allocate(update: ClientUpdate): Map<string, WeightShape> {
+    this.headSize = { embeddingSize: update.head.embeddingSize, numClasses: update.head.numClasses };
+    const shapes = new Map<string, WeightShape>();
+    for (const [name, { dOut, dIn }] of update.adapters) {
+      shapes.set(name, { dOut, dIn });
+      for (const state of this.states) {
+        state.numerators.set(name, new Float32Array(dOut * dIn));
+        state.normalizers.set(name, new Float64Array(dOut));
+      }
+    }
+    return shapes;
+  }
+
+  /** Rebuilds each kept row of scale B A once, then adds it into every cluster with weight. */
+  private addFactors(name: string, factors: MaskedFactors, weights: number[], clientWeight: number): void {
+    const { dIn, rank, rows, A, B, scale } = factors;
+    const row = new Float64Array(dIn);
+    const countOnly = this.normalizer === 'count';
+    for (let i = 0; i < rows.length; i++) {
+      const d = rows[i]!;
+      row.fill(0);
+      for (let p = 0; p < rank; p++) {
+        const b = scale * B[i * rank + p]!;
+        if (b === 0) continue;
+        for (let c = 0, a = p * dIn; c < dIn; c++, a++) row[c]! += b * A[a]!;
+      }
+      this.states.forEach((state, j) => {
+        const w = weights[j]!;
+        // The count normaliser counts every covering update, even in clusters it has no weight in.
+        if (countOnly) state.normalizers.get(name)![d]! += clientWeight;
+        if (w === 0) return;
+        if (!countOnly) state.normalizers.get(name)![d]! += w;
+        const sum = state.numerators.get(name)!;
+        for (let c = 0, at = d * dIn; c < dIn; c++, at++) sum[at]! += w * row[c]!;
+      });
+    }
+  }
+}
+
+/** One-shot aggregation of a round's updates with their memberships (see ClusterAggregator). */
+export function aggregateClusters(
+  updates: readonly ClientUpdate[],
+  memberships: readonly Float64Array[],
+  options: ClusterAggregatorOptions,
+): ClusterAggregate[] {
+  if (updates.length !== memberships.length) {
+    throw new Error(`${updates.length} updates but ${memberships.length} membership vectors`);
+  }
+  const aggregator = new ClusterAggregator(options);
+  updates.forEach((update, k) => aggregator.add(update, memberships[k]!));
+  return aggregator.finish();
+}
