@@ -5,3 +5,4 @@ export * from './random';
 export * from './codec';
 export * from './linalg/index';
 export * from './aggregation/index';
+export * from './mixture/index';
