@@ -6,3 +6,4 @@ export * from './codec';
 export * from './linalg/index';
 export * from './aggregation/index';
 export * from './mixture/index';
+export * from './clustering';
