@@ -7,3 +7,4 @@ export * from './linalg/index';
 export * from './aggregation/index';
 export * from './mixture/index';
 export * from './clustering';
+export * from './partition';
