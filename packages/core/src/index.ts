@@ -8,3 +8,4 @@ export * from './aggregation/index';
 export * from './mixture/index';
 export * from './clustering';
 export * from './partition';
+export * from './privacy';

@@ -1,0 +1,29 @@
+export {
+  blocksNorm,
+  deltaRowsFromFactors,
+  denseDeltaRows,
+  HEAD_BIAS_BLOCK,
+  HEAD_KERNEL_BLOCK,
+  scaleBlocks,
+  updateDeltaBlocks,
+  validateDeltaRows,
+  type DeltaBlocks,
+  type DeltaRows,
+} from './blocks';
+export { clipBlocks, clipFactor, clipUpdate, updateNorm, type Clipped } from './clip';
+export { addGaussianNoise, gaussianNoiseStd } from './noise';
+export {
+  DEFAULT_RDP_ORDERS,
+  dpEpsilon,
+  epsilonFromRdp,
+  RdpAccountant,
+  rdpSampledGaussian,
+  type PrivacySpent,
+} from './rdp';
+export {
+  normBoundedMean,
+  trimmedMean,
+  type AggregatedRows,
+  type NormBoundedOptions,
+  type NormBoundedResult,
+} from './robust';
