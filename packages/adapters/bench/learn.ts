@@ -64,7 +64,12 @@ async function run(encoderModel: Encoder, mode: TrainMode, learningRate: number)
   const epochs = Number(args.epochs);
   const steps = epochs * Math.ceil(train.texts.length / Number(args.batch));
   const bar = new cliProgress.SingleBar(
-    { format: `${mode.padEnd(5)} lr ${learningRate} [{bar}] {value}/{total} loss {loss}`, hideCursor: true },
+    {
+      format: `${mode.padEnd(5)} lr ${learningRate} [{bar}] {value}/{total} loss {loss}`,
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(steps, 0, { loss: '-' });

@@ -45,7 +45,12 @@ const head = ClassificationHead.forEncoder(encoder, 2, 7);
 const before = await evaluate(encoder, head, test, { lora, maxSeqLen: 64 });
 
 const bar = new cliProgress.SingleBar(
-  { format: 'training [{bar}] {value}/{total} steps | loss {loss}', hideCursor: true },
+  {
+    format: 'training [{bar}] {value}/{total} steps | loss {loss}',
+    hideCursor: true,
+    noTTYOutput: true,
+    notTTYSchedule: 10_000,
+  },
   cliProgress.Presets.shades_classic,
 );
 let started = false;
