@@ -22,3 +22,4 @@ export { gatherRows } from './encoders/gather-rows';
 export * from './data';
 export * from './train/checkpoint';
 export * from './memory-meter';
+export * from './models/safetensors';
