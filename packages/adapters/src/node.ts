@@ -1,3 +1,4 @@
 // Node-only entry point (file system access); browser code imports '@fedhft/adapters' instead.
 export { folderModelFiles, useLitePackageFiles, useLitePackageFolder } from './models/model-files-node';
 export * from './data/node';
+export { copyBertModelFiles } from './encoders/bert/node';

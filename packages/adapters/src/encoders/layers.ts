@@ -52,3 +52,33 @@ export function multiHeadAttention(
   const context = tf.matMul(tf.softmax(scores), split(v));
   return context.transpose([0, 2, 1, 3]).reshape([batch, seq, width]) as tf.Tensor3D;
 }
+
+/**
+ * GELU with the exact normal CDF, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), as BERT computes it. One custom op
+ * that keeps only its input for the backward pass (the composite would keep four activation-sized
+ * intermediates): d/dx = Phi(x) + x phi(x).
+ */
+export function geluErf(x: tf.Tensor): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([input]);
+    return {
+      value: tf.mul(tf.mul(input, 0.5), tf.add(1, tf.erf(tf.mul(input, Math.SQRT1_2)))),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const g = Array.isArray(dy) ? dy[0]! : dy;
+          const v = saved[0]!;
+          const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(v, Math.SQRT1_2))));
+          const pdf = tf.mul(tf.exp(tf.mul(tf.square(v), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+          return [tf.mul(g, tf.add(cdf, tf.mul(v, pdf)))];
+        }),
+    };
+  });
+  return op(x);
+}
+
+/** GELU's tanh approximation 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (`gelu_new` in Hugging Face). */
+export function geluTanh(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+}
