@@ -35,3 +35,4 @@ export type { TextTokenizer } from './encoders/bert/tokenizer';
 export { hubModelFiles, isHubModelId } from './models/hub';
 export type { HubOptions } from './models/hub';
 export type { PeftNaming } from './models/peft-naming';
+export * from './models/peft';

@@ -2,3 +2,4 @@
 export { folderModelFiles, useLitePackageFiles, useLitePackageFolder } from './models/model-files-node';
 export * from './data/node';
 export { copyBertModelFiles } from './encoders/bert/node';
+export { savePeftAdapter } from './models/peft-node';
