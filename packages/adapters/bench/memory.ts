@@ -2,9 +2,11 @@
  * bench:memory — peak tfjs bytes of one training step: full fine-tuning (AdamW on every encoder weight) versus
  * LoRA at budgets 1, 0.5 and 0.25 (pre-masks, so the budget shrinks B, its gradient and its AdamW state), same
  * batch and sequence length, under each memory regime (plain backprop, activation checkpointing, micro-batching).
- * Writes docs/bench/memory.json and its section of docs/BENCHMARKS.md.
+ * Writes docs/bench/memory.json and its section of docs/BENCHMARKS.md (`--encoder bert-mini`: a random-weight
+ * encoder of bert-mini's shape from ../shared/tokenizers/bert-uncased, written to memory-bert-mini.json).
  */
 import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   activateBackend,
@@ -15,8 +17,8 @@ import {
   TrainSession,
 } from '@fedhft/adapters';
 import type { Encoder, TrainMode } from '@fedhft/adapters';
-import { useLitePackageFiles } from '@fedhft/adapters/node';
-import { environment, markdownTable, MB, writeBenchJson, writeBenchSection } from './lib/report';
+import { randomBertFromFolder, useLitePackageFiles } from '@fedhft/adapters/node';
+import { environment, markdownTable, MB, REPO_ROOT, writeBenchJson, writeBenchSection } from './lib/report';
 import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
@@ -25,8 +27,20 @@ const { values: args } = parseArgs({
     'seq-len': { type: 'string', default: '128' },
     backend: { type: 'string', default: 'wasm' },
     regimes: { type: 'string', default: 'plain,checkpoint,micro4+checkpoint,micro1+checkpoint' },
+    encoder: { type: 'string', default: 'use-lite' },
   },
 });
+const ENCODERS: Record<string, { label: string; load: () => Promise<Encoder> }> = {
+  'use-lite': { label: 'USE Lite', load: () => loadUseLite(useLitePackageFiles()) },
+  'bert-mini': {
+    label: 'BERT (bert-mini shape, random weights)',
+    load: () => randomBertFromFolder(path.resolve(REPO_ROOT, '../shared/tokenizers/bert-uncased')),
+  },
+};
+const ENCODER = ENCODERS[args.encoder!];
+if (!ENCODER) throw new Error(`--encoder must be one of ${Object.keys(ENCODERS).join(', ')}`);
+const NAME = args.encoder === 'use-lite' ? 'memory' : `memory-${args.encoder}`;
+const ENCODER_FLAG = args.encoder === 'use-lite' ? '' : ` --encoder ${args.encoder}`;
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -111,7 +125,7 @@ async function measure(encoder: Encoder, setup: Setup, regime: Regime) {
 // Installed before any tensor exists, so it counts every buffer (see memory-meter.ts for why not tf.memory()).
 const meter = installMemoryMeter();
 const backend = await activateBackend([args.backend as 'wasm' | 'cpu']);
-const encoder = await loadUseLite(useLitePackageFiles());
+const encoder = await ENCODER.load();
 const regimes = [];
 for (const regime of REGIMES) {
   const rows: Record<string, Awaited<ReturnType<typeof measure>>> = {};
@@ -133,8 +147,11 @@ encoder.dispose();
 
 const primary = regimes[0]!;
 const result = {
-  environment: environment(`npm run bench:memory -- --batch ${BATCH} --seq-len ${SEQ_LEN}`, backend),
-  encoder: 'use-lite',
+  environment: environment(
+    `npm run bench:memory -- --batch ${BATCH} --seq-len ${SEQ_LEN}${ENCODER_FLAG}`,
+    backend,
+  ),
+  encoder: args.encoder,
   batch: BATCH,
   seqLen: SEQ_LEN,
   lora: primary.lora,
@@ -143,7 +160,7 @@ const result = {
   targetReductionAtQuarterBudget: 3,
   regimes,
 };
-const file = await writeBenchJson('memory', result);
+const file = await writeBenchJson(NAME, result);
 
 const table = markdownTable(
   [
@@ -175,7 +192,7 @@ const table = markdownTable(
   ),
 );
 await writeBenchSection(
-  'memory',
-  `### Client memory per training step (\`npm run bench:memory\`)\n\nUSE Lite, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
+  NAME,
+  `### Client memory per training step (\`npm run bench:memory${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER.label}, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
 );
 console.log(`wrote ${file}`);

@@ -3,9 +3,12 @@
  * tfjs backend available in Node, and its efficiency: (step FLOPs / the backend's measured matmul FLOP/s) /
  * step time, i.e. the fraction of the backend's own matmul speed the whole step achieves. Step FLOPs are
  * counted from the matrix multiplications the step actually ran (tf.profile), so the count includes backward
- * and recomputation. WebGPU is measured in the browser by the e2e run. Writes docs/bench/speed.json.
+ * and recomputation. WebGPU is measured in the browser by the e2e run. Writes docs/bench/speed.json
+ * (`--encoder bert-mini`: a random-weight encoder of bert-mini's shape from ../shared/tokenizers/bert-uncased,
+ * written to speed-bert-mini.json).
  */
 import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   activateBackend,
@@ -15,8 +18,8 @@ import {
   TrainSession,
 } from '@fedhft/adapters';
 import type { BackendName, Encoder, TrainMode } from '@fedhft/adapters';
-import { useLitePackageFiles } from '@fedhft/adapters/node';
-import { environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
+import { randomBertFromFolder, useLitePackageFiles } from '@fedhft/adapters/node';
+import { environment, markdownTable, REPO_ROOT, writeBenchJson, writeBenchSection } from './lib/report';
 import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
@@ -25,8 +28,20 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '16' },
     'seq-len': { type: 'string', default: '64' },
     steps: { type: 'string', default: '3' },
+    encoder: { type: 'string', default: 'use-lite' },
   },
 });
+const ENCODERS: Record<string, { label: string; load: () => Promise<Encoder> }> = {
+  'use-lite': { label: 'USE Lite', load: () => loadUseLite(useLitePackageFiles()) },
+  'bert-mini': {
+    label: 'BERT (bert-mini shape, random weights)',
+    load: () => randomBertFromFolder(path.resolve(REPO_ROOT, '../shared/tokenizers/bert-uncased')),
+  },
+};
+const ENCODER = ENCODERS[args.encoder!];
+if (!ENCODER) throw new Error(`--encoder must be one of ${Object.keys(ENCODERS).join(', ')}`);
+const NAME = args.encoder === 'use-lite' ? 'speed' : `speed-${args.encoder}`;
+const ENCODER_FLAG = args.encoder === 'use-lite' ? '' : ` --encoder ${args.encoder}`;
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -101,7 +116,7 @@ async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: numb
 const results = [];
 for (const name of args.backends!.split(',') as BackendName[]) {
   const backend = await activateBackend([name]);
-  const encoder = await loadUseLite(useLitePackageFiles());
+  const encoder = await ENCODER.load();
   const flops = await matmulFlops();
   // The cpu backend is ~30x slower than wasm: one timed step is enough there.
   const steps = backend === 'cpu' ? 1 : Number(args.steps);
@@ -115,16 +130,19 @@ for (const name of args.backends!.split(',') as BackendName[]) {
   encoder.dispose();
 }
 
-const file = await writeBenchJson('speed', {
-  environment: environment(`npm run bench:speed -- --batch ${BATCH} --seq-len ${SEQ_LEN}`, args.backends!),
-  encoder: 'use-lite',
+const file = await writeBenchJson(NAME, {
+  environment: environment(
+    `npm run bench:speed -- --batch ${BATCH} --seq-len ${SEQ_LEN}${ENCODER_FLAG}`,
+    args.backends!,
+  ),
+  encoder: args.encoder,
   batch: BATCH,
   seqLen: SEQ_LEN,
   backends: results,
 });
 await writeBenchSection(
-  'speed',
-  `### Training-step speed (\`npm run bench:speed\`)\n\nUSE Lite, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
+  NAME,
+  `### Training-step speed (\`npm run bench:speed${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER.label}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
     ['backend', 'matmul GFLOP/s', 'training', 'step s', 'tokens/s', 'step GFLOP', 'efficiency'],
     results.flatMap((r) =>
       r.steps.map((s) => [

@@ -36,3 +36,5 @@ export { hubModelFiles, isHubModelId } from './models/hub';
 export type { HubOptions } from './models/hub';
 export type { PeftNaming } from './models/peft-naming';
 export * from './models/peft';
+export { randomBertEncoder } from './encoders/bert/random';
+export type { RandomBertOptions } from './encoders/bert/random';

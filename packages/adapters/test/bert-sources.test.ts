@@ -6,7 +6,7 @@ import path from 'node:path';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBertFixture } from '../scripts/write-bert-fixture';
-import { copyBertModelFiles } from '../src/encoders/bert/node';
+import { copyBertModelFiles, randomBertFromFolder } from '../src/encoders/bert/node';
 import { loadBert, loadBertFromHub, loadBertFromUrl } from '../src/encoders/bert/load';
 import type { BertEncoder } from '../src/encoders/bert/model';
 import { hubModelFiles } from '../src/models/hub';
@@ -163,5 +163,17 @@ describe.skipIf(!HAS_TOKENIZER)('loading a BERT model from a folder, a URL and t
     } finally {
       server.close();
     }
+  });
+
+  it("builds a random-weight encoder of the shared folder's bert-mini shape (for the benchmarks)", async () => {
+    const mini = await randomBertFromFolder(SHARED_BERT_TOKENIZER, { seed: 1 });
+    encoders.push(mini);
+    expect(mini.config).toMatchObject({ numLayers: 4, hiddenSize: 256, numHeads: 4, intermediateSize: 1024 });
+    expect(mini.adaptableWeights()).toHaveLength(4 * 6 + 1);
+    expect(mini.weights.parameterCount()).toBe(11_170_560);
+    const out = mini.embed(mini.tokenize(TEXTS));
+    expect(out.shape).toEqual([2, 256]);
+    expect(Array.from(out.dataSync()).every(Number.isFinite)).toBe(true);
+    out.dispose();
   });
 });

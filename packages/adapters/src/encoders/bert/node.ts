@@ -1,7 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelFiles } from '../../models/model-files';
+import { readJsonFile } from '../../models/model-files';
+import { folderModelFiles } from '../../models/model-files-node';
+import { parseBertConfig } from './config';
 import { BERT_MODEL_FILES } from './load';
+import type { BertEncoder } from './model';
+import type { RandomBertOptions } from './random';
+import { randomBertEncoder } from './random';
+import { loadTokenizerFromFiles } from './tokenizer';
 
 /**
  * Copies a BERT-family model's files (BERT_MODEL_FILES, plus the shards a model.safetensors.index.json lists)
@@ -40,4 +47,20 @@ export async function copyBertModelFiles(files: ModelFiles, folder: string): Pro
     throw new Error(`${files.origin} has neither model.safetensors nor model.safetensors.index.json`);
   }
   return copied;
+}
+
+/**
+ * A random-weight encoder with the architecture of `folder`'s config.json and its tokenizer (a folder without
+ * weights, such as the shared bert-uncased folder holding bert-mini's config), for benchmarks.
+ */
+export async function randomBertFromFolder(
+  folder: string,
+  options: RandomBertOptions = {},
+): Promise<BertEncoder> {
+  const files = folderModelFiles(folder);
+  const config = parseBertConfig(
+    await readJsonFile(files, 'config.json'),
+    `config.json from ${files.origin}`,
+  );
+  return randomBertEncoder(config, await loadTokenizerFromFiles(files), options);
 }
