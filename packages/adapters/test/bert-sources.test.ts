@@ -17,8 +17,14 @@ import { SHARED_BERT_TOKENIZER, sharedTokenizerPresent, temporaryFolder } from '
 const TEXTS = ['the movie was un-believably good!', 'dull'];
 const HAS_TOKENIZER = sharedTokenizerPresent();
 
-/** Serves `folder` read-only on 127.0.0.1 under /model/, as the coordinator serves a model folder. */
-async function serveFolder(folder: string): Promise<{ url: string; server: Server; requests: string[] }> {
+/**
+ * Serves `folder` read-only on 127.0.0.1 under /model/, as the coordinator serves a model folder. `spaFallback`
+ * answers missing files with an HTML page and status 200, as single-page-app dev servers (Vite) do.
+ */
+async function serveFolder(
+  folder: string,
+  spaFallback = false,
+): Promise<{ url: string; server: Server; requests: string[] }> {
   const requests: string[] = [];
   const server = createServer((request, response) => {
     const relative = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname).replace(
@@ -33,7 +39,10 @@ async function serveFolder(folder: string): Promise<{ url: string; server: Serve
     }
     readFile(full).then(
       (bytes) => response.writeHead(200, { 'content-length': bytes.byteLength }).end(bytes),
-      () => response.writeHead(404).end(),
+      () =>
+        spaFallback
+          ? response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html></html>')
+          : response.writeHead(404).end(),
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -162,6 +171,14 @@ describe.skipIf(!HAS_TOKENIZER)('loading a BERT model from a folder, a URL and t
       );
     } finally {
       server.close();
+    }
+    // A dev server answering missing optional files (sentence_bert_config.json) with its index.html.
+    const spa = await serveFolder(mirror, true);
+    try {
+      expect(Array.from(embed(await loadBertFromUrl(spa.url)))).toEqual(Array.from(reference));
+      expect(spa.requests).toContain('sentence_bert_config.json');
+    } finally {
+      spa.server.close();
     }
   });
 

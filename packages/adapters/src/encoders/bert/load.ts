@@ -47,7 +47,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Reads an optional JSON file: null when the source cannot provide it. */
+/**
+ * Reads an optional JSON file: null when the source cannot provide it, or answers with an HTML page (dev servers
+ * with a single-page-app fallback, Vite's among them, answer a missing file with index.html and status 200).
+ */
 async function readOptionalJson(files: ModelFiles, path: string): Promise<unknown> {
   let bytes: ArrayBuffer;
   try {
@@ -55,8 +58,10 @@ async function readOptionalJson(files: ModelFiles, path: string): Promise<unknow
   } catch {
     return null;
   }
+  const text = new TextDecoder().decode(bytes);
+  if (/^\s*<(!doctype html|html)[\s>]/i.test(text)) return null;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return JSON.parse(text) as unknown;
   } catch (error) {
     throw new Error(`model file ${path} from ${files.origin} is not valid JSON: ${(error as Error).message}`);
   }
