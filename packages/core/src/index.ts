@@ -9,3 +9,4 @@ export * from './mixture/index';
 export * from './clustering';
 export * from './partition';
 export * from './privacy';
+export * from './strategies/index';

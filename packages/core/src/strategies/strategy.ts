@@ -41,12 +41,28 @@ export interface TrainingPlan {
   readonly adapterStart: 'merge' | 'continue';
   /** 'pre': train only the payload's preMasks rows; 'post': train all rows, upload the top `budget`; 'none'. */
   readonly maskMode: 'pre' | 'post' | 'none';
+  /** The client's budget s_k, passed through (maskMode and rank say what the strategy does with it). */
   readonly budget: number;
+  /**
+   * Scale of the LoRA the client trains and reports in its update: alpha / rank for a fresh LoRA ('merge');
+   * for 'continue', the payload factors' scale, which the client must keep (HetLoRA's truncated factors keep
+   * the global alpha / r). Absent for full fine-tuning.
+   */
+  readonly scale?: number;
 }
 
 /** What one selected client receives: its payload and plan, or a reason it sits this round out. */
 export type ClientOffer =
-  | { readonly kind: 'train'; readonly payload: ModelPayload; readonly plan: TrainingPlan }
+  | {
+      readonly kind: 'train';
+      readonly payload: ModelPayload;
+      readonly plan: TrainingPlan;
+      /**
+       * True when payload and update never leave the client (local-only training): byte accounting must not
+       * count them as communication.
+       */
+      readonly local?: boolean;
+    }
   | { readonly kind: 'skip'; readonly reason: string };
 
 /** What a finished round produced, for metrics and dashboards. */
@@ -57,8 +73,16 @@ export interface RoundSummary {
   readonly memberships: ReadonlyMap<string, Float64Array>;
   /** Each cluster's (or the global) model: adapter deltas [dOut x dIn] and head, for global evaluation. */
   readonly clusterModels: readonly ClusterModel[];
+  /**
+   * Strategy-specific numbers for logs and dashboards (e.g. stacked rank, truncation error); names documented
+   * per strategy.
+   */
+  readonly diagnostics?: Readonly<Record<string, number>>;
 }
 
+/**
+ * Shares buffers with the strategy's state (never mutated in place, replaced each round): treat as read-only.
+ */
 export interface ClusterModel {
   readonly deltas: ReadonlyMap<string, Float32Array>;
   readonly dense: ReadonlyMap<string, Float32Array>;
@@ -73,7 +97,10 @@ export interface Strategy {
   receive(update: ClientUpdate, client: ClientProfile): void;
   /** Closes the round: aggregates, updates memberships, and reports. */
   finishRound(round: number): RoundSummary;
-  /** JSON-serialisable state (with typed arrays as plain arrays or base64) for checkpoints, and its inverse. */
+  /**
+   * JSON-serialisable state (with typed arrays as plain arrays or base64) for checkpoints, and its inverse.
+   * Taken between rounds (after finishRound, before the next offer).
+   */
   snapshot(): unknown;
   restore(state: unknown): void;
 }
