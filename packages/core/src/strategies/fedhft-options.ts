@@ -1,0 +1,123 @@
+import type { RowNormalizer } from '../aggregation/cluster-aggregator';
+import type { FeatureSource } from '../clustering/features';
+import type { HeadParams } from '../update';
+import {
+  booleanOption,
+  checkOptionsObject,
+  choiceOption,
+  nonNegativeIntOption,
+  positiveIntOption,
+  positiveNumberOption,
+  seedOption,
+  type Seed,
+} from './options';
+
+export interface FedHftOptions {
+  /** K_c, the number of clusters (the server's slots when `dynamicClusters`). Default 4. */
+  readonly clusters?: number;
+  /** T_w: memberships stay as they are in rounds 0..T_w-1. Default 5. */
+  readonly warmupRounds?: number;
+  /**
+   * Choose the number of GMM components in [1, K_c] by BIC each round (dynamic cluster formation). Default
+   * false.
+   */
+  readonly dynamicClusters?: boolean;
+  /** Clustering features: the trained heads ('head', default, as the authors) or the adapter deltas. */
+  readonly featureSource?: FeatureSource;
+  /** Features longer than this are randomly projected to it. Default 256. */
+  readonly featureDim?: number;
+  /**
+   * 'mixture' (default): the client's mixture sum_j pi_kj G_j re-factorised to rank r. 'exact': every
+   * cluster's rank-r factors plus pi_k (computed once per round, shared), mixed on the client; K_c times the
+   * download.
+   */
+  readonly download?: 'mixture' | 'exact';
+  /**
+   * 'pre' (ours, default): the server picks the rows before training. 'post' (the authors): the client keeps
+   * its top rows.
+   */
+  readonly maskTiming?: 'pre' | 'post';
+  /** Pre-mask rows: 'importance' (default) or 'nested' = rows [0, ceil(s dOut)) (the HeteroFL baseline). */
+  readonly rowSelection?: 'importance' | 'nested';
+  /** Row normaliser of the cluster aggregation (see ClusterAggregator). Default 'membership'. */
+  readonly normalizer?: RowNormalizer;
+  /**
+   * Weight each update by its N_k as well as its membership. Default true (ignoring N_k is a defect of the
+   * authors' code).
+   */
+  readonly weightByExamples?: boolean;
+  /** Randomized SVD of the downloads: extra sketch columns (default 10) and power iterations (default 2). */
+  readonly oversampling?: number;
+  readonly powerIterations?: number;
+  /**
+   * Clip each update (adapter deltas and head change together) to this L2 norm before folding it in. Off by
+   * default.
+   */
+  readonly clipNorm?: number;
+  /** Seeds pre-mask choices, SVD sketches, feature projections and the GMM. Default 0. */
+  readonly seed?: Seed;
+  /** Starting head of every cluster (default zeros). */
+  readonly initialHead?: HeadParams;
+}
+
+/** Every option resolved (initialHead aside); also the configuration a snapshot must match. */
+export interface ResolvedFedHftOptions {
+  readonly clusters: number;
+  readonly warmupRounds: number;
+  readonly dynamicClusters: boolean;
+  readonly featureSource: FeatureSource;
+  readonly featureDim: number;
+  readonly download: 'mixture' | 'exact';
+  readonly maskTiming: 'pre' | 'post';
+  readonly rowSelection: 'importance' | 'nested';
+  readonly normalizer: RowNormalizer;
+  readonly weightByExamples: boolean;
+  readonly oversampling: number;
+  readonly powerIterations: number;
+  readonly clipNorm: number | null;
+  readonly seed: Seed;
+}
+
+export const FEDHFT_OPTIONS = [
+  'clusters',
+  'warmupRounds',
+  'dynamicClusters',
+  'featureSource',
+  'featureDim',
+  'download',
+  'maskTiming',
+  'rowSelection',
+  'normalizer',
+  'weightByExamples',
+  'oversampling',
+  'powerIterations',
+  'clipNorm',
+  'seed',
+  'initialHead',
+] as const;
+
+export function resolveFedHftOptions(options: FedHftOptions, strategy: string): ResolvedFedHftOptions {
+  checkOptionsObject(options, FEDHFT_OPTIONS, strategy);
+  const resolved: ResolvedFedHftOptions = {
+    clusters: positiveIntOption(options.clusters, 4, 'clusters'),
+    warmupRounds: nonNegativeIntOption(options.warmupRounds, 5, 'warmupRounds'),
+    dynamicClusters: booleanOption(options.dynamicClusters, false, 'dynamicClusters'),
+    featureSource: choiceOption(options.featureSource, ['head', 'adapters'], 'head', 'featureSource'),
+    featureDim: positiveIntOption(options.featureDim, 256, 'featureDim'),
+    download: choiceOption(options.download, ['mixture', 'exact'], 'mixture', 'download'),
+    maskTiming: choiceOption(options.maskTiming, ['pre', 'post'], 'pre', 'maskTiming'),
+    rowSelection: choiceOption(options.rowSelection, ['importance', 'nested'], 'importance', 'rowSelection'),
+    normalizer: choiceOption(options.normalizer, ['membership', 'count'], 'membership', 'normalizer'),
+    weightByExamples: booleanOption(options.weightByExamples, true, 'weightByExamples'),
+    oversampling: nonNegativeIntOption(options.oversampling, 10, 'oversampling'),
+    powerIterations: nonNegativeIntOption(options.powerIterations, 2, 'powerIterations'),
+    clipNorm: options.clipNorm === undefined ? null : positiveNumberOption(options.clipNorm, 'clipNorm'),
+    seed: seedOption(options.seed),
+  };
+  if (resolved.rowSelection === 'nested' && resolved.maskTiming === 'post') {
+    throw new Error(
+      `${strategy}: rowSelection 'nested' fixes the rows before training, so it needs maskTiming 'pre'`,
+    );
+  }
+  return resolved;
+}
