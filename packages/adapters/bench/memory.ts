@@ -6,19 +6,17 @@
  * encoder of bert-mini's shape from ../shared/tokenizers/bert-uncased, written to memory-bert-mini.json).
  */
 import * as tf from '@tensorflow/tfjs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   activateBackend,
   ClassificationHead,
   installMemoryMeter,
   LoraAdapters,
-  loadUseLite,
   TrainSession,
 } from '@fedhft/adapters';
 import type { Encoder, TrainMode } from '@fedhft/adapters';
-import { randomBertFromFolder, useLitePackageFiles } from '@fedhft/adapters/node';
-import { environment, markdownTable, MB, REPO_ROOT, writeBenchJson, writeBenchSection } from './lib/report';
+import { environment, markdownTable, MB, writeBenchJson, writeBenchSection } from './lib/report';
+import { benchEncoder } from './lib/encoders';
 import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
@@ -30,17 +28,12 @@ const { values: args } = parseArgs({
     encoder: { type: 'string', default: 'use-lite' },
   },
 });
-const ENCODERS: Record<string, { label: string; load: () => Promise<Encoder> }> = {
-  'use-lite': { label: 'USE Lite', load: () => loadUseLite(useLitePackageFiles()) },
-  'bert-mini': {
-    label: 'BERT (bert-mini shape, random weights)',
-    load: () => randomBertFromFolder(path.resolve(REPO_ROOT, '../shared/tokenizers/bert-uncased')),
-  },
-};
-const ENCODER = ENCODERS[args.encoder!];
-if (!ENCODER) throw new Error(`--encoder must be one of ${Object.keys(ENCODERS).join(', ')}`);
-const NAME = args.encoder === 'use-lite' ? 'memory' : `memory-${args.encoder}`;
-const ENCODER_FLAG = args.encoder === 'use-lite' ? '' : ` --encoder ${args.encoder}`;
+const {
+  label: ENCODER_LABEL,
+  load: loadEncoder,
+  outputName: NAME,
+  flag: ENCODER_FLAG,
+} = benchEncoder(args.encoder!, 'memory');
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -125,7 +118,7 @@ async function measure(encoder: Encoder, setup: Setup, regime: Regime) {
 // Installed before any tensor exists, so it counts every buffer (see memory-meter.ts for why not tf.memory()).
 const meter = installMemoryMeter();
 const backend = await activateBackend([args.backend as 'wasm' | 'cpu']);
-const encoder = await ENCODER.load();
+const encoder = await loadEncoder();
 const regimes = [];
 for (const regime of REGIMES) {
   const rows: Record<string, Awaited<ReturnType<typeof measure>>> = {};
@@ -193,6 +186,6 @@ const table = markdownTable(
 );
 await writeBenchSection(
   NAME,
-  `### Client memory per training step (\`npm run bench:memory${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER.label}, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
+  `### Client memory per training step (\`npm run bench:memory${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER_LABEL}, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
 );
 console.log(`wrote ${file}`);

@@ -8,18 +8,11 @@
  * written to speed-bert-mini.json).
  */
 import * as tf from '@tensorflow/tfjs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  activateBackend,
-  ClassificationHead,
-  LoraAdapters,
-  loadUseLite,
-  TrainSession,
-} from '@fedhft/adapters';
+import { activateBackend, ClassificationHead, LoraAdapters, TrainSession } from '@fedhft/adapters';
 import type { BackendName, Encoder, TrainMode } from '@fedhft/adapters';
-import { randomBertFromFolder, useLitePackageFiles } from '@fedhft/adapters/node';
-import { environment, markdownTable, REPO_ROOT, writeBenchJson, writeBenchSection } from './lib/report';
+import { environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
+import { benchEncoder } from './lib/encoders';
 import { fullLengthBatch } from './lib/synthetic';
 
 const { values: args } = parseArgs({
@@ -31,17 +24,12 @@ const { values: args } = parseArgs({
     encoder: { type: 'string', default: 'use-lite' },
   },
 });
-const ENCODERS: Record<string, { label: string; load: () => Promise<Encoder> }> = {
-  'use-lite': { label: 'USE Lite', load: () => loadUseLite(useLitePackageFiles()) },
-  'bert-mini': {
-    label: 'BERT (bert-mini shape, random weights)',
-    load: () => randomBertFromFolder(path.resolve(REPO_ROOT, '../shared/tokenizers/bert-uncased')),
-  },
-};
-const ENCODER = ENCODERS[args.encoder!];
-if (!ENCODER) throw new Error(`--encoder must be one of ${Object.keys(ENCODERS).join(', ')}`);
-const NAME = args.encoder === 'use-lite' ? 'speed' : `speed-${args.encoder}`;
-const ENCODER_FLAG = args.encoder === 'use-lite' ? '' : ` --encoder ${args.encoder}`;
+const {
+  label: ENCODER_LABEL,
+  load: loadEncoder,
+  outputName: NAME,
+  flag: ENCODER_FLAG,
+} = benchEncoder(args.encoder!, 'speed');
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -116,7 +104,7 @@ async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: numb
 const results = [];
 for (const name of args.backends!.split(',') as BackendName[]) {
   const backend = await activateBackend([name]);
-  const encoder = await ENCODER.load();
+  const encoder = await loadEncoder();
   const flops = await matmulFlops();
   // The cpu backend is ~30x slower than wasm: one timed step is enough there.
   const steps = backend === 'cpu' ? 1 : Number(args.steps);
@@ -142,7 +130,7 @@ const file = await writeBenchJson(NAME, {
 });
 await writeBenchSection(
   NAME,
-  `### Training-step speed (\`npm run bench:speed${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER.label}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
+  `### Training-step speed (\`npm run bench:speed${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER_LABEL}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
     ['backend', 'matmul GFLOP/s', 'training', 'step s', 'tokens/s', 'step GFLOP', 'efficiency'],
     results.flatMap((r) =>
       r.steps.map((s) => [
