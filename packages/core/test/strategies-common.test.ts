@@ -38,13 +38,38 @@ const CLIENTS: ClientProfile[] = [
   { clientId: 'c3', budget: 0.75, exampleCount: 7 },
 ];
 
+/** Seeded, so that a restored strategy draws the same noise. */
+const DP = {
+  noiseMultiplier: 1,
+  clipNorm: 1,
+  delta: 1e-5,
+  expectedParticipants: 4,
+  samplingRate: 0.5,
+  seed: 1,
+};
+
 /** Every strategy, with options that exercise its state (clusters past warm-up, stacking, drops). */
 const CONFIGS: readonly { readonly name: StrategyName; readonly options: object }[] = [
   { name: 'fedhft', options: { clusters: 2, warmupRounds: 1, seed: 3 } },
   { name: 'fedhft', options: { clusters: 3, warmupRounds: 0, download: 'exact', maskTiming: 'post' } },
   { name: 'fedhft', options: { clusters: 1, normalizer: 'count', weightByExamples: false, clipNorm: 0.5 } },
   { name: 'heterofl', options: { clusters: 2, warmupRounds: 1 } },
+  { name: 'fedhft', options: { clusters: 2, warmupRounds: 1, robust: { kind: 'trimmed-mean', trim: 0.25 } } },
+  {
+    name: 'fedhft',
+    options: {
+      clusters: 2,
+      warmupRounds: 1,
+      maskTiming: 'post',
+      robust: { kind: 'norm-bounded', bound: 'median' },
+    },
+  },
+  { name: 'heterofl', options: { clusters: 2, warmupRounds: 1, robust: { kind: 'norm-bounded', bound: 1 } } },
+  { name: 'fedhft', options: { clusters: 2, warmupRounds: 1, dp: { ...DP, seed: 5 } } },
   { name: 'fedavg-full', options: {} },
+  { name: 'fedavg-full', options: { dp: DP } },
+  { name: 'fedavg-full', options: { robust: { kind: 'trimmed-mean', trim: 0.25 } } },
+  { name: 'fedavg-full', options: { robust: { kind: 'norm-bounded', bound: 'median' } } },
   { name: 'fedavg-lora', options: { seed: 4 } },
   { name: 'fedavg-lora-drop', options: {} },
   { name: 'hetlora', options: {} },
@@ -114,6 +139,8 @@ describe.each(CONFIGS)('$name $options', ({ name, options }) => {
     const original = create(name, options);
     for (let round = 0; round < 3; round++) playRound(original, round);
     const snapshot = json(original.snapshot());
+    // The privacy accountant's state: one step per finished round.
+    expect(snapshot.state.dpSteps).toBe('dp' in options ? 3 : undefined);
     const restored = create(name, options);
     restored.restore(snapshot);
     expect(json(restored.snapshot())).toEqual(snapshot);

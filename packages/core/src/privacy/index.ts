@@ -11,7 +11,8 @@ export {
   type DeltaRows,
 } from './blocks';
 export { clipBlocks, clipFactor, clipUpdate, updateNorm, type Clipped } from './clip';
-export { addGaussianNoise, gaussianNoiseStd } from './noise';
+export { addGaussianNoise, gaussianNoiseStd, secureRandom } from './noise';
+export { GaussianSumMechanism, type BlockShape, type GaussianSumOptions } from './gaussian-sums';
 export {
   DEFAULT_RDP_ORDERS,
   dpEpsilon,

@@ -33,3 +33,28 @@ export function addGaussianNoise(values: Float32Array, std: number, random: () =
   const normal = gaussianFrom(random);
   return values.map((v) => v + std * normal());
 }
+
+/**
+ * Uniform [0, 1) numbers from crypto.getRandomValues (browsers, workers, Node >= 19): the noise source for
+ * deployments, where a known seed would let anyone subtract the noise. 53 random bits per number, drawn in
+ * batches.
+ */
+export function secureRandom(): () => number {
+  const crypto = globalThis.crypto;
+  if (crypto === undefined || typeof crypto.getRandomValues !== 'function') {
+    throw new Error(
+      'secureRandom needs crypto.getRandomValues, which this runtime lacks: pass a seeded source',
+    );
+  }
+  const batch = new Uint32Array(2048);
+  let next = batch.length;
+  return () => {
+    if (next >= batch.length) {
+      crypto.getRandomValues(batch);
+      next = 0;
+    }
+    const high = batch[next++]! >>> 5; // 27 bits
+    const low = batch[next++]! >>> 6; // 26 bits
+    return (high * 67108864 + low) / 9007199254740992;
+  };
+}

@@ -11,6 +11,14 @@ import {
   seedOption,
   type Seed,
 } from './options';
+import {
+  checkPrivacyCombination,
+  resolveDp,
+  resolveRobust,
+  type DpOptions,
+  type ResolvedDpOptions,
+  type RobustAggregation,
+} from './privacy-options';
 
 export interface FedHftOptions {
   /** K_c, the number of clusters (the server's slots when `dynamicClusters`). Default 4. */
@@ -54,6 +62,16 @@ export interface FedHftOptions {
    * default.
    */
   readonly clipNorm?: number;
+  /**
+   * Robust aggregation instead of the weighted mean (see RobustAggregation and FedHftStrategy). With
+   * 'trimmed-mean', normalizer does not apply and weightByExamples defaults to false (and may not be true).
+   */
+  readonly robust?: RobustAggregation;
+  /**
+   * Central differential privacy (see DpOptions and FedHftStrategy): replaces clipNorm, the row normaliser and
+   * example weighting (weightByExamples defaults to false and may not be true; normalizer may not be set).
+   */
+  readonly dp?: DpOptions;
   /** Seeds pre-mask choices, SVD sketches, feature projections and the GMM. Default 0. */
   readonly seed?: Seed;
   /** Starting head of every cluster (default zeros). */
@@ -75,6 +93,8 @@ export interface ResolvedFedHftOptions {
   readonly oversampling: number;
   readonly powerIterations: number;
   readonly clipNorm: number | null;
+  readonly robust: RobustAggregation | null;
+  readonly dp: ResolvedDpOptions | null;
   readonly seed: Seed;
 }
 
@@ -92,12 +112,29 @@ export const FEDHFT_OPTIONS = [
   'oversampling',
   'powerIterations',
   'clipNorm',
+  'robust',
+  'dp',
   'seed',
   'initialHead',
 ] as const;
 
 export function resolveFedHftOptions(options: FedHftOptions, strategy: string): ResolvedFedHftOptions {
   checkOptionsObject(options, FEDHFT_OPTIONS, strategy);
+  const robust = resolveRobust(options.robust, strategy);
+  const dp = resolveDp(options.dp, strategy);
+  checkPrivacyCombination(robust, dp, options.clipNorm, strategy);
+  // Both aggregate without the weighted mean's weights: see FedHftStrategy.
+  const unweighted = dp !== null ? 'dp' : robust?.kind === 'trimmed-mean' ? "robust 'trimmed-mean'" : null;
+  if (unweighted !== null) {
+    if (options.weightByExamples === true) {
+      throw new Error(
+        `${strategy}: ${unweighted} does not weight by example counts; weightByExamples must be false`,
+      );
+    }
+    if (options.normalizer !== undefined) {
+      throw new Error(`${strategy}: ${unweighted} replaces the row normaliser; leave normalizer unset`);
+    }
+  }
   const resolved: ResolvedFedHftOptions = {
     clusters: positiveIntOption(options.clusters, 4, 'clusters'),
     warmupRounds: nonNegativeIntOption(options.warmupRounds, 5, 'warmupRounds'),
@@ -108,10 +145,12 @@ export function resolveFedHftOptions(options: FedHftOptions, strategy: string): 
     maskTiming: choiceOption(options.maskTiming, ['pre', 'post'], 'pre', 'maskTiming'),
     rowSelection: choiceOption(options.rowSelection, ['importance', 'nested'], 'importance', 'rowSelection'),
     normalizer: choiceOption(options.normalizer, ['membership', 'count'], 'membership', 'normalizer'),
-    weightByExamples: booleanOption(options.weightByExamples, true, 'weightByExamples'),
+    weightByExamples: booleanOption(options.weightByExamples, unweighted === null, 'weightByExamples'),
     oversampling: nonNegativeIntOption(options.oversampling, 10, 'oversampling'),
     powerIterations: nonNegativeIntOption(options.powerIterations, 2, 'powerIterations'),
     clipNorm: options.clipNorm === undefined ? null : positiveNumberOption(options.clipNorm, 'clipNorm'),
+    robust,
+    dp,
     seed: seedOption(options.seed),
   };
   if (resolved.rowSelection === 'nested' && resolved.maskTiming === 'post') {
