@@ -1,0 +1,6 @@
+export * from './config';
+export * from './data';
+export * from './encoders';
+export * from './report';
+export * from './run';
+export * from './summary';
