@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, strategyOptions } from '../src/simulate/config';
 import { federate, type SourceData } from '../src/simulate/data';
-import { selectClients } from '../src/simulate/run';
+import { selectClients, trainConfig } from '../src/simulate/run';
 import { spread, summarizeRuns, weightedEvaluation } from '../src/simulate/summary';
 
 describe('simulation config', () => {
@@ -37,6 +37,17 @@ describe('simulation config', () => {
     expect(() => parseConfig({ budgets: { levels: [1, 0.5], proportions: [0.6, 0.6] } })).toThrow(/sum/);
     expect(() => parseConfig({ budgets: { levels: [1.5] } })).toThrow(/budgets.levels/);
     expect(parseConfig({ dirichletAlpha: 'iid' }).dirichletAlpha).toBe('iid');
+  });
+
+  it('applies memory levers by budget level', () => {
+    const config = parseConfig({
+      microBatchSize: 8,
+      levers: { '0.25': { microBatchSize: 1, checkpoint: true }, '1': { microBatchSize: null } },
+    });
+    expect(trainConfig(config, 0.25)).toMatchObject({ microBatchSize: 1, checkpoint: true });
+    expect(trainConfig(config, 0.5)).toMatchObject({ microBatchSize: 8, checkpoint: false });
+    expect(trainConfig(config, 1)).not.toHaveProperty('microBatchSize');
+    expect(() => parseConfig({ levers: { '0.3': { checkpoint: true } } })).toThrow(/levers.0.3/);
   });
 
   it('merges flags over a JSON file', async () => {

@@ -39,7 +39,7 @@ const budgetsSchema = z
     }
   });
 
-export const simulationConfigSchema = z.strictObject({
+const fieldsSchema = z.strictObject({
   /**
    * 'sst2', 'ag_news' or '20newsgroups' (folders of the shared data folder; their train split is the client
    * pool, their test split the global test set), 'spam-assassin' (the npm corpus), or a CSV/TSV/JSONL file.
@@ -85,6 +85,20 @@ export const simulationConfigSchema = z.strictObject({
   batchSize: positiveInt.default(32),
   microBatchSize: positiveInt.optional(),
   checkpoint: z.boolean().default(false),
+  /**
+   * Memory levers by budget level (key: the level as written in budgets.levels, e.g. "0.25"): clients at that
+   * level train with this micro-batch size and/or activation checkpointing instead of the settings above, as a
+   * device that can afford less memory would. Neither changes the gradient (up to float rounding).
+   */
+  levers: z
+    .record(
+      z.string(),
+      z.strictObject({
+        microBatchSize: positiveInt.nullable().optional(),
+        checkpoint: z.boolean().optional(),
+      }),
+    )
+    .default({}),
   learningRate: z.number().positive().default(0.003),
   roundDecay: probability.default(0.9),
   maxSeqLen: positiveInt.default(128),
@@ -104,6 +118,22 @@ export const simulationConfigSchema = z.strictObject({
   evalEvery: positiveInt.default(1),
   evalBatchSize: positiveInt.default(64),
 });
+
+/** Cross-field checks that zod's per-field schemas cannot express. */
+function checkConsistency(config: z.output<typeof fieldsSchema>, context: z.RefinementCtx): void {
+  const levels = config.budgets.levels.map(String);
+  for (const key of Object.keys(config.levers)) {
+    if (!levels.includes(key)) {
+      context.addIssue({
+        code: 'custom',
+        message: `"${key}" is not one of the budget levels (${levels.join(', ')})`,
+        path: ['levers', key],
+      });
+    }
+  }
+}
+
+export const simulationConfigSchema = fieldsSchema.superRefine(checkConsistency);
 
 export type SimulationConfig = z.output<typeof simulationConfigSchema>;
 export type SimulationConfigInput = z.input<typeof simulationConfigSchema>;

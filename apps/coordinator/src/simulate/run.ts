@@ -211,17 +211,20 @@ interface SeedContext {
   readonly hooks: SimulationHooks;
 }
 
-function trainConfig(config: SimulationConfig): ClientTrainConfig {
+/** A client's local training settings: the run's, with its budget level's memory levers applied. */
+export function trainConfig(config: SimulationConfig, budget: number): ClientTrainConfig {
+  const levers = config.levers[String(budget)] ?? {};
+  const microBatchSize = levers.microBatchSize === undefined ? config.microBatchSize : levers.microBatchSize;
   return {
     epochs: config.localEpochs,
     batchSize: config.batchSize,
     learningRate: config.learningRate,
     roundDecay: config.roundDecay,
     maxSeqLen: config.maxSeqLen,
-    checkpoint: config.checkpoint,
+    checkpoint: levers.checkpoint ?? config.checkpoint,
     loraDropout: config.dropout,
     evalBatchSize: config.evalBatchSize,
-    ...(config.microBatchSize === undefined ? {} : { microBatchSize: config.microBatchSize }),
+    ...(microBatchSize === undefined || microBatchSize === null ? {} : { microBatchSize }),
   };
 }
 
@@ -258,7 +261,7 @@ async function trainClient(
     context.encoder,
     { payload, plan: offer.plan },
     client.train,
-    trainConfig(context.config),
+    trainConfig(context.config, client.budget),
     { clientId: client.clientId, round, seed },
     { meter: context.meter, ...(client.heldOut.texts.length > 0 ? { heldOut: client.heldOut } : {}) },
   );
