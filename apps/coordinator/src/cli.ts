@@ -1,15 +1,16 @@
 /**
  * The coordinator's command line. `simulate` runs a whole federation in this process (npm run simulate -- --help).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STRATEGY_NAMES } from '@fedhft/core';
 import { loadConfig } from './simulate/config';
 import { ENCODER_NAMES } from './simulate/encoders';
+import { writePlots } from './simulate/plot';
 import { fullReport } from './simulate/report';
-import { runSimulation, type ProgressEvent } from './simulate/run';
+import { runSimulation, type ProgressEvent, type SimulationResult } from './simulate/run';
 
 function number(value: string): number {
   const parsed = Number(value);
@@ -44,6 +45,7 @@ function alphaOrIid(value: string): number | 'iid' {
 interface SimulateFlags {
   config?: string;
   out?: string;
+  plot?: string;
   quiet?: boolean;
   progress?: boolean;
   dataset?: string;
@@ -181,6 +183,26 @@ async function simulate(flags: SimulateFlags, command: string): Promise<void> {
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`\nwrote ${file}`);
   }
+  if (flags.plot) {
+    for (const file of await writePlots([result], path.resolve(flags.plot))) console.log(`wrote ${file}`);
+  }
+}
+
+async function plot(
+  files: string[],
+  flags: { outDir: string; prefix?: string; labels?: string[] },
+): Promise<void> {
+  const results = await Promise.all(
+    files.map(async (file) => JSON.parse(await readFile(file, 'utf8')) as SimulationResult),
+  );
+  if (flags.labels && flags.labels.length !== files.length) {
+    throw new Error(`--labels has ${flags.labels.length} names for ${files.length} files`);
+  }
+  const written = await writePlots(results, path.resolve(flags.outDir), {
+    ...(flags.prefix ? { prefix: flags.prefix } : {}),
+    ...(flags.labels ? { labels: flags.labels } : {}),
+  });
+  for (const file of written) console.log(`wrote ${file}`);
 }
 
 export function buildProgram(): Command {
@@ -190,6 +212,7 @@ export function buildProgram(): Command {
     .description('run a whole federation in this process (clients train on the tfjs wasm backend)')
     .option('-c, --config <file>', 'JSON config file (flags override it)')
     .option('-o, --out <file>', 'write the full results as JSON')
+    .option('--plot <dir>', 'write accuracy.svg and bytes.svg (per round) into this folder')
     .option('-q, --quiet', 'no progress bar and no per-round lines')
     .option('--no-progress', 'no progress bar')
     .option('--dataset <name|file>', 'sst2, ag_news, 20newsgroups, spam-assassin, or a CSV/TSV/JSONL file')
@@ -228,6 +251,18 @@ export function buildProgram(): Command {
     .action(async (flags: SimulateFlags) => {
       await simulate(flags, ['simulate', ...process.argv.slice(3)].join(' '));
     });
+  program
+    .command('plot')
+    .description('accuracy and bytes per round of several simulate --out files, one line per file')
+    .argument('<files...>', 'JSON files written by simulate --out')
+    .requiredOption('-d, --out-dir <dir>', 'folder for the SVG files')
+    .option('--prefix <name>', 'file name prefix (<prefix>-accuracy.svg)')
+    .option(
+      '--labels <names>',
+      'legend names, comma-separated, one per file (default: the strategy)',
+      stringList,
+    )
+    .action(plot);
   return program;
 }
 
