@@ -427,17 +427,28 @@ function roundLine(seed: number, m: RoundMetrics): string {
   );
 }
 
+/**
+ * What several simulations in one process may share (benchmarks): a loaded encoder, which the caller keeps and
+ * disposes, and a loaded dataset. Install the memory meter (installMemoryMeter) before loading the encoder, or
+ * the client peaks will leave its weights out.
+ */
+export interface SimulationResources {
+  readonly encoder?: Encoder;
+  readonly source?: SourceData;
+}
+
 /** Runs the configured federation once per seed, in this process, on the configured tfjs backend. */
 export async function runSimulation(
   config: SimulationConfig,
   hooks: SimulationHooks = {},
+  resources: SimulationResources = {},
 ): Promise<SimulationResult> {
   const started = performance.now();
   const backend = await activateBackend([config.backend]);
   // Installed before the encoder loads, so the client peaks include the frozen weights a device holds.
   const meter = installMemoryMeter();
-  const source = await loadSource(config);
-  const encoder = await loadEncoder(config.encoder);
+  const source = resources.source ?? (await loadSource(config));
+  const encoder = resources.encoder ?? (await loadEncoder(config.encoder));
   try {
     const runs: RunResult[] = [];
     for (const seed of config.seeds) {
@@ -463,6 +474,6 @@ export async function runSimulation(
       summary: summarizeRuns(runs.map((r) => r.summary)),
     };
   } finally {
-    encoder.dispose();
+    if (resources.encoder === undefined) encoder.dispose();
   }
 }
