@@ -42,7 +42,7 @@ function alphaOrIid(value: string): number | 'iid' {
   return value === 'iid' ? 'iid' : number(value);
 }
 
-interface SimulateFlags {
+export interface SimulateFlags {
   config?: string;
   out?: string;
   plot?: string;
@@ -82,7 +82,7 @@ interface SimulateFlags {
 }
 
 /** Flags as config keys (undefined for flags not given, so the file's values stand). */
-function overrides(flags: SimulateFlags): Record<string, unknown> {
+export function overrides(flags: SimulateFlags): Record<string, unknown> {
   const budgets =
     flags.budgets === undefined && flags.budgetProportions === undefined
       ? undefined
