@@ -5,7 +5,6 @@
  * Writes docs/bench/learning.json and its section of docs/BENCHMARKS.md.
  */
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
 import {
   activateBackend,
   ClassificationHead,
@@ -21,6 +20,7 @@ import {
   DatasetUnavailableError,
   loadSharedDataset,
   resolveDataDir,
+  stepProgress,
   useLitePackageFiles,
 } from '@fedhft/adapters/node';
 import { environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
@@ -63,16 +63,8 @@ async function run(encoderModel: Encoder, mode: TrainMode, learningRate: number)
     mode === 'lora' ? new LoraAdapters(encoderModel.adaptableWeights(), { seed: SEED }) : undefined;
   const epochs = Number(args.epochs);
   const steps = epochs * Math.ceil(train.texts.length / Number(args.batch));
-  const bar = new cliProgress.SingleBar(
-    {
-      format: `${mode.padEnd(5)} lr ${learningRate} [{bar}] {value}/{total} loss {loss}`,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 10_000,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(steps, 0, { loss: '-' });
+  const bar = stepProgress(`${mode} lr ${learningRate}`, steps);
+
   const started = performance.now();
   try {
     const result = await trainLocal(
@@ -86,7 +78,7 @@ async function run(encoderModel: Encoder, mode: TrainMode, learningRate: number)
         learningRate,
         maxSeqLen: Number(args['max-seq-len']),
         seed: SEED,
-        onStep: (info) => bar.update(info.step + 1, { loss: info.loss.toFixed(3) }),
+        onStep: (info) => bar.update(info.step + 1, info.loss),
       },
       lora,
     );

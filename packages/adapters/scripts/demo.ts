@@ -4,7 +4,6 @@
  * the update it would upload.
  */
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
 import {
   activateBackend,
   ClassificationHead,
@@ -16,7 +15,8 @@ import {
   trainLocal,
 } from '@fedhft/adapters';
 import type { LabelledDataset } from '@fedhft/adapters';
-import { loadSpamAssassin, useLitePackageFiles } from '@fedhft/adapters/node';
+import { loadSpamAssassin, stepProgress, useLitePackageFiles } from '@fedhft/adapters/node';
+import type { StepProgress } from '@fedhft/adapters/node';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,16 +44,8 @@ const lora = new LoraAdapters(encoder.adaptableWeights(), { maskMode: 'pre', bud
 const head = ClassificationHead.forEncoder(encoder, 2, 7);
 const before = await evaluate(encoder, head, test, { lora, maxSeqLen: 64 });
 
-const bar = new cliProgress.SingleBar(
-  {
-    format: 'training [{bar}] {value}/{total} steps | loss {loss}',
-    hideCursor: true,
-    noTTYOutput: true,
-    notTTYSchedule: 10_000,
-  },
-  cliProgress.Presets.shades_classic,
-);
-let started = false;
+let bar: StepProgress | null = null;
+
 const result = await trainLocal(
   encoder,
   head,
@@ -66,14 +58,13 @@ const result = await trainLocal(
     maxSeqLen: 64,
     seed: 7,
     onStep: ({ step, totalSteps, loss }) => {
-      if (!started) bar.start(totalSteps, 0, { loss: '-' });
-      started = true;
-      bar.update(step + 1, { loss: loss.toFixed(3) });
+      bar ??= stepProgress('training', totalSteps);
+      bar.update(step + 1, loss);
     },
   },
   lora,
 );
-bar.stop();
+(bar as StepProgress | null)?.stop();
 const after = await evaluate(encoder, head, test, { lora, maxSeqLen: 64 });
 
 let uploadFloats = 0;

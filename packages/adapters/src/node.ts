@@ -3,3 +3,5 @@ export { folderModelFiles, useLitePackageFiles, useLitePackageFolder } from './m
 export * from './data/node';
 export { copyBertModelFiles, randomBertFromFolder } from './encoders/bert/node';
 export { savePeftAdapter } from './models/peft-node';
+export { stepProgress } from './cli/progress';
+export type { StepProgress } from './cli/progress';
