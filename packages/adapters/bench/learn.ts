@@ -113,7 +113,7 @@ const best = (mode: TrainMode) =>
 const lora = best('lora');
 const probe = best('probe');
 const result = {
-  environment: environment(`npm run bench:learn -- --train ${args.train} --epochs ${args.epochs}`, backend),
+  environment: environment('bench:learn', backend),
   dataset: 'sst2',
   trainExamples: train.texts.length,
   validationExamples: validation.texts.length,
@@ -130,7 +130,7 @@ const file = await writeBenchJson('learning', result);
 const pct = (x: number) => (100 * x).toFixed(1);
 await writeBenchSection(
   'learn',
-  `### Centralized fine-tuning on SST-2 (\`npm run bench:learn\`)\n\nUSE Lite, ${train.texts.length} training sentences sampled from SST-2 train (seed ${SEED}), ${validation.texts.length} held out for choosing the learning rate, the official dev set (${dev.texts.length}) for the reported accuracy; ${args.epochs} epochs, batch ${args.batch}, max length ${args['max-seq-len']}, AdamW with linear decay; LoRA r=32, alpha=32, dropout 0.1 on query and value. Backend ${backend}, measured ${result.environment.date.slice(0, 10)}.\n\n${markdownTable(
+  `### Centralized fine-tuning on SST-2 (\`${result.environment.command}\`)\n\nUSE Lite, ${train.texts.length} training sentences sampled from SST-2 train (seed ${SEED}), ${validation.texts.length} held out for choosing the learning rate, the official dev set (${dev.texts.length}) for the reported accuracy; ${args.epochs} epochs, batch ${args.batch}, max length ${args['max-seq-len']}, AdamW with linear decay; LoRA r=32, alpha=32, dropout 0.1 on query and value. Backend ${backend}, measured ${result.environment.date.slice(0, 10)}.\n\n${markdownTable(
     ['method', 'learning rate', 'validation acc %', 'dev acc %', 'dev macro-F1 %', 'final loss', 'train s'],
     runs.map((r) => [
       r === lora || r === probe ? `**${r.mode}** (chosen)` : r.mode,

@@ -28,12 +28,7 @@ const { values: args } = parseArgs({
     encoder: { type: 'string', default: 'use-lite' },
   },
 });
-const {
-  label: ENCODER_LABEL,
-  load: loadEncoder,
-  outputName: NAME,
-  flag: ENCODER_FLAG,
-} = benchEncoder(args.encoder!, 'memory');
+const { label: ENCODER_LABEL, load: loadEncoder, outputName: NAME } = benchEncoder(args.encoder!, 'memory');
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -140,10 +135,7 @@ encoder.dispose();
 
 const primary = regimes[0]!;
 const result = {
-  environment: environment(
-    `npm run bench:memory -- --batch ${BATCH} --seq-len ${SEQ_LEN}${ENCODER_FLAG}`,
-    backend,
-  ),
+  environment: environment('bench:memory', backend),
   encoder: args.encoder,
   batch: BATCH,
   seqLen: SEQ_LEN,
@@ -186,6 +178,6 @@ const table = markdownTable(
 );
 await writeBenchSection(
   NAME,
-  `### Client memory per training step (\`npm run bench:memory${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER_LABEL}, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
+  `### Client memory per training step (\`${result.environment.command}\`)\n\n${ENCODER_LABEL}, batch ${BATCH}, every row ${SEQ_LEN} tokens, backend ${backend}, measured ${result.environment.date.slice(0, 10)}. Peak = most bytes of tensor data buffers alive at once during the second step (the first allocates the optimizer state), each buffer counted once (\`installMemoryMeter\`); resident = what stays alive between steps (weights, trainable copies, optimizer state).\n\n${table}`,
 );
 console.log(`wrote ${file}`);

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { activateBackend, ClassificationHead, LoraAdapters, TrainSession } from '@fedhft/adapters';
 import type { BackendName, Encoder, TrainMode } from '@fedhft/adapters';
-import { environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
+import { commandLine, environment, markdownTable, writeBenchJson, writeBenchSection } from './lib/report';
 import { benchEncoder } from './lib/encoders';
 import { fullLengthBatch } from './lib/synthetic';
 
@@ -24,12 +24,7 @@ const { values: args } = parseArgs({
     encoder: { type: 'string', default: 'use-lite' },
   },
 });
-const {
-  label: ENCODER_LABEL,
-  load: loadEncoder,
-  outputName: NAME,
-  flag: ENCODER_FLAG,
-} = benchEncoder(args.encoder!, 'speed');
+const { label: ENCODER_LABEL, load: loadEncoder, outputName: NAME } = benchEncoder(args.encoder!, 'speed');
 const BATCH = Number(args.batch);
 const SEQ_LEN = Number(args['seq-len']);
 
@@ -119,10 +114,7 @@ for (const name of args.backends!.split(',') as BackendName[]) {
 }
 
 const file = await writeBenchJson(NAME, {
-  environment: environment(
-    `npm run bench:speed -- --batch ${BATCH} --seq-len ${SEQ_LEN}${ENCODER_FLAG}`,
-    args.backends!,
-  ),
+  environment: environment('bench:speed', args.backends!),
   encoder: args.encoder,
   batch: BATCH,
   seqLen: SEQ_LEN,
@@ -130,7 +122,7 @@ const file = await writeBenchJson(NAME, {
 });
 await writeBenchSection(
   NAME,
-  `### Training-step speed (\`npm run bench:speed${ENCODER_FLAG ? ` --${ENCODER_FLAG}` : ''}\`)\n\n${ENCODER_LABEL}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
+  `### Training-step speed (\`${commandLine('bench:speed')}\`)\n\n${ENCODER_LABEL}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
     ['backend', 'matmul GFLOP/s', 'training', 'step s', 'tokens/s', 'step GFLOP', 'efficiency'],
     results.flatMap((r) =>
       r.steps.map((s) => [

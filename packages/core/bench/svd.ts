@@ -124,11 +124,11 @@ let aggregationMs = 0;
   }
 }
 
-const env = environment('npm run bench:svd', 'none (plain TypeScript)');
+const env = environment('bench:svd', 'none (plain TypeScript)');
 await writeBenchJson('svd', { environment: env, rank: 32, svd: svdRows, aggregationAddMs: aggregationMs });
 await writeBenchSection(
   'svd',
-  `### Server: re-factorisation and aggregation (\`npm run bench:svd\`)\n\nRank-32 truncated SVD of a LoRA-like delta (four rank-32 updates plus noise), median of repeated runs, measured ${env.date.slice(0, 10)}; error relative to the optimal rank-32 truncation.\n\n${markdownTable(
+  `### Server: re-factorisation and aggregation (\`${env.command}\`)\n\nRank-32 truncated SVD of a LoRA-like delta (four rank-32 updates plus noise), median of repeated runs, measured ${env.date.slice(0, 10)}; error relative to the optimal rank-32 truncation.\n\n${markdownTable(
     ['shape', 'method', 'ms', 'relative error', 'x optimal'],
     svdRows.map((r) => [
       r.shape,

@@ -14,16 +14,11 @@ const ENCODERS: Record<string, { label: string; load: () => Promise<Encoder> }> 
 };
 
 /**
- * The encoder named by `--encoder`, the benchmark's output name (`bench` for USE Lite, `bench-<encoder>`
- * otherwise, so figures for different encoders sit side by side) and the flag to repeat in commands.
+ * The encoder named by `--encoder` and the benchmark's output name (`bench` for USE Lite, `bench-<encoder>`
+ * otherwise, so figures for different encoders sit side by side).
  */
 export function benchEncoder(name: string, bench: string) {
   const encoder = ENCODERS[name];
   if (!encoder) throw new Error(`--encoder must be one of ${Object.keys(ENCODERS).join(', ')}`);
-  const isDefault = name === 'use-lite';
-  return {
-    ...encoder,
-    outputName: isDefault ? bench : `${bench}-${name}`,
-    flag: isDefault ? '' : ` --encoder ${name}`,
-  };
+  return { ...encoder, outputName: name === 'use-lite' ? bench : `${bench}-${name}` };
 }

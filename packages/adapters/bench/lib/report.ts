@@ -6,10 +6,16 @@ import { fileURLToPath } from 'node:url';
 /** Repository root, found from this file's location so benches work from any cwd. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 
+/** The exact command that produced a result: the npm script plus the flags it was given. */
+export function commandLine(script: string): string {
+  const flags = process.argv.slice(2).join(' ');
+  return flags ? `npm run ${script} -- ${flags}` : `npm run ${script}`;
+}
+
 /** Where and how a figure was measured; stored with every benchmark result. */
-export function environment(command: string, backend: string) {
+export function environment(script: string, backend: string) {
   return {
-    command,
+    command: commandLine(script),
     backend,
     date: new Date().toISOString(),
     node: process.version,
