@@ -21,6 +21,9 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '16' },
     'seq-len': { type: 'string', default: '64' },
     steps: { type: 'string', default: '3' },
+    // The cpu backend is ~30x slower than wasm: a smaller batch there keeps the run short.
+    'cpu-batch': { type: 'string', default: '4' },
+    'cpu-seq-len': { type: 'string', default: '32' },
     encoder: { type: 'string', default: 'use-lite' },
   },
 });
@@ -65,11 +68,18 @@ function matmulFlopsOf(
   return flops;
 }
 
-async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: number, steps: number) {
+interface StepShape {
+  batch: number;
+  seqLen: number;
+  steps: number;
+}
+
+async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: number, shape: StepShape) {
+  const { batch, seqLen, steps } = shape;
   const head = ClassificationHead.forEncoder(encoder, 2, 1);
   const lora = mode === 'lora' ? new LoraAdapters(encoder.adaptableWeights(), { seed: 1 }) : undefined;
-  const session = new TrainSession(encoder, head, { mode, maxSeqLen: SEQ_LEN }, lora);
-  const { texts, labels } = fullLengthBatch(BATCH, SEQ_LEN);
+  const session = new TrainSession(encoder, head, { mode, maxSeqLen: seqLen }, lora);
+  const { texts, labels } = fullLengthBatch(batch, seqLen);
   try {
     await session.step(texts, labels, 1e-5); // warm-up: kernels, optimizer state
     const profile = await tf.profile(() => session.step(texts, labels, 1e-5));
@@ -81,9 +91,11 @@ async function stepSpeed(encoder: Encoder, mode: TrainMode, flopsPerSecond: numb
       times.push((performance.now() - started) / 1000);
     }
     const seconds = median(times);
-    const tokens = BATCH * encoder.tokenize(texts, SEQ_LEN).seqLen;
+    const tokens = batch * encoder.tokenize(texts, seqLen).seqLen;
     return {
       mode,
+      batch,
+      seqLen,
       stepSeconds: seconds,
       tokensPerSecond: tokens / seconds,
       stepGflop: stepFlops / 1e9,
@@ -101,13 +113,15 @@ for (const name of args.backends!.split(',') as BackendName[]) {
   const backend = await activateBackend([name]);
   const encoder = await loadEncoder();
   const flops = await matmulFlops();
-  // The cpu backend is ~30x slower than wasm: one timed step is enough there.
-  const steps = backend === 'cpu' ? 1 : Number(args.steps);
-  const lora = await stepSpeed(encoder, 'lora', flops, steps);
+  const shape: StepShape =
+    backend === 'cpu'
+      ? { batch: Number(args['cpu-batch']), seqLen: Number(args['cpu-seq-len']), steps: 1 }
+      : { batch: BATCH, seqLen: SEQ_LEN, steps: Number(args.steps) };
+  const lora = await stepSpeed(encoder, 'lora', flops, shape);
   console.log(
     `${backend}: matmul ${(flops / 1e9).toFixed(1)} GFLOP/s, LoRA ${lora.tokensPerSecond.toFixed(0)} tok/s`,
   );
-  const full = await stepSpeed(encoder, 'full', flops, steps);
+  const full = await stepSpeed(encoder, 'full', flops, shape);
   console.log(`${backend}: full fine-tuning ${full.tokensPerSecond.toFixed(0)} tok/s`);
   results.push({ backend, matmulGflops: flops / 1e9, steps: [lora, full] });
   encoder.dispose();
@@ -122,13 +136,23 @@ const file = await writeBenchJson(NAME, {
 });
 await writeBenchSection(
   NAME,
-  `### Training-step speed (\`${commandLine('bench:speed')}\`)\n\n${ENCODER_LABEL}, batch ${BATCH} x ${SEQ_LEN} tokens, one forward+backward+AdamW step, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
-    ['backend', 'matmul GFLOP/s', 'training', 'step s', 'tokens/s', 'step GFLOP', 'efficiency'],
+  `### Training-step speed (\`${commandLine('bench:speed')}\`)\n\n${ENCODER_LABEL}, one forward+backward+AdamW step on a batch whose rows all have the given length, Node ${process.version}, measured ${new Date().toISOString().slice(0, 10)}. Efficiency = (step matmul FLOPs / the backend's measured matmul FLOP/s) / step time.\n\n${markdownTable(
+    [
+      'backend',
+      'matmul GFLOP/s',
+      'training',
+      'batch x tokens',
+      'step s',
+      'tokens/s',
+      'step GFLOP',
+      'efficiency',
+    ],
     results.flatMap((r) =>
       r.steps.map((s) => [
         r.backend,
         r.matmulGflops.toFixed(1),
         s.mode === 'lora' ? 'LoRA r=32 (q, v)' : 'full fine-tuning',
+        `${s.batch} x ${s.seqLen}`,
         s.stepSeconds.toFixed(2),
         s.tokensPerSecond.toFixed(0),
         s.stepGflop.toFixed(1),
