@@ -124,15 +124,44 @@ export function overrides(flags: SimulateFlags): Record<string, unknown> {
   };
 }
 
-function progressBar(enabled: boolean) {
+/** Text of one progress event (shared by the bar and the plain lines). */
+function progressFields(event: ProgressEvent) {
+  return {
+    seed: event.seed,
+    round: event.round,
+    client: event.clientId ?? '-',
+    loss: event.loss === undefined ? '-' : event.loss.toFixed(3),
+    acc: event.personalizedAccuracy === undefined ? '-' : `${(100 * event.personalizedAccuracy).toFixed(1)}%`,
+  };
+}
+
+/**
+ * A cli-progress bar on a terminal. Elsewhere (logs, CI) cli-progress printed nothing between start and stop
+ * in our runs, so a plain line is printed instead every `everyMs` and at the end of each seed.
+ */
+function progressBar(enabled: boolean, everyMs = 10_000) {
   if (!enabled) return { update: (_event: ProgressEvent) => {}, stop: () => {} };
+  if (!process.stderr.isTTY) {
+    let lastPrint = 0;
+    const started = Date.now();
+    return {
+      update(event: ProgressEvent) {
+        if (event.done > 0 && Date.now() - lastPrint < everyMs && event.done !== event.total) return;
+        const f = progressFields(event);
+        const seconds = ((Date.now() - started) / 1000).toFixed(0);
+        process.stderr.write(
+          `seed ${f.seed} round ${f.round}: ${event.done}/${event.total} client rounds | ${f.client} loss ${f.loss} | pers. acc ${f.acc} (${seconds} s)\n`,
+        );
+        lastPrint = Date.now();
+      },
+      stop: () => {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       format:
         'seed {seed} round {round} [{bar}] {value}/{total} client rounds | {client} loss {loss} | pers. acc {acc}',
       hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 10_000,
       stream: process.stderr,
     },
     cliProgress.Presets.shades_classic,
@@ -140,16 +169,7 @@ function progressBar(enabled: boolean) {
   let started = false;
   return {
     update(event: ProgressEvent) {
-      const payload = {
-        seed: event.seed,
-        round: event.round,
-        client: event.clientId ?? '-',
-        loss: event.loss === undefined ? '-' : event.loss.toFixed(3),
-        acc:
-          event.personalizedAccuracy === undefined
-            ? '-'
-            : `${(100 * event.personalizedAccuracy).toFixed(1)}%`,
-      };
+      const payload = progressFields(event);
       if (!started || event.done === 0) {
         if (started) bar.stop();
         bar.start(event.total, event.done, payload);

@@ -141,16 +141,25 @@ installMemoryMeter();
 const encoder = await loadEncoder('use-lite');
 const sources = new Map<string, SourceData>();
 const started = performance.now();
-const bar = new cliProgress.SingleBar(
-  {
-    format: 'bench [{bar}] {value}/{total} runs | {cell} | {eta_formatted} left',
-    hideCursor: true,
-    noTTYOutput: true,
-    notTTYSchedule: 10_000,
-    etaBuffer: 4,
-  },
-  cliProgress.Presets.shades_classic,
-);
+// A bar on a terminal; in logs (where cli-progress printed nothing between start and stop) one line per run.
+const tty = process.stdout.isTTY;
+const bar = tty
+  ? new cliProgress.SingleBar(
+      {
+        format: 'bench [{bar}] {value}/{total} runs | {cell} | {eta_formatted} left',
+        hideCursor: true,
+        etaBuffer: 4,
+      },
+      cliProgress.Presets.shades_classic,
+    )
+  : {
+      start: () => {},
+      stop: () => {},
+      update: (done: number, payload: { cell: string }) =>
+        console.log(
+          `bench: run ${done + 1}/${cells.length} ${payload.cell} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+        ),
+    };
 bar.start(cells.length, 0, { cell: '-' });
 for (const [i, cell] of cells.entries()) {
   const name = `${cell.dataset} a=${cell.alpha} ${cell.variant.label}`;
@@ -178,7 +187,7 @@ for (const [i, cell] of cells.entries()) {
     }
   }
 }
-bar.update(cells.length, { cell: 'done' });
+if (tty) bar.update(cells.length, { cell: 'done' });
 bar.stop();
 encoder.dispose();
 const wallSeconds = (performance.now() - started) / 1000;
