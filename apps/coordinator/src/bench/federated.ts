@@ -202,7 +202,7 @@ const pct = (s: Spread | null) =>
 const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 const mib = (bytes: number | undefined) => (bytes === undefined ? '-' : (bytes / 2 ** 20).toFixed(1));
 const ratio = (reference: number | undefined, value: number) =>
-  reference === undefined || value <= 0
+  reference === undefined || !(value > 0)
     ? '-'
     : `${(reference / value).toFixed(reference / value >= 100 ? 0 : 1)}x`;
 
