@@ -38,3 +38,4 @@ export type { PeftNaming } from './models/peft-naming';
 export * from './models/peft';
 export { randomBertEncoder } from './encoders/bert/random';
 export type { RandomBertOptions } from './encoders/bert/random';
+export * from './federated';
