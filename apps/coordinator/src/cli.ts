@@ -10,6 +10,8 @@ import { loadConfig } from './simulate/config';
 import { ENCODER_NAMES } from './simulate/encoders';
 import { writePlots } from './simulate/plot';
 import { fullReport } from './simulate/report';
+
+const PRECISIONS = ['fp32', 'fp16', 'int8'];
 import { runSimulation, type ProgressEvent, type SimulationResult } from './simulate/run';
 
 function number(value: string): number {
@@ -263,10 +265,8 @@ export function buildProgram(): Command {
     .option('--budgets <levels>', 'budget levels, comma-separated (default 1,0.5,0.25)', numberList)
     .option('--budget-proportions <shares>', 'share of clients per level, comma-separated', numberList)
     .option('--seeds <list>', 'one run per seed, comma-separated', numberList)
-    .addOption(new Option('--precision <p>', 'wire precision').choices(['fp32', 'fp16', 'int8']))
-    .addOption(
-      new Option('--head-precision <p>', 'wire precision of the head').choices(['fp32', 'fp16', 'int8']),
-    )
+    .addOption(new Option('--precision <p>', 'wire precision').choices(PRECISIONS))
+    .addOption(new Option('--head-precision <p>', 'wire precision of the head').choices(PRECISIONS))
     .option('--eval-every <n>', 'global test evaluation every n rounds (and the last)', number)
     .action(async (flags: SimulateFlags) => {
       await simulate(flags, ['simulate', ...process.argv.slice(3)].join(' '));

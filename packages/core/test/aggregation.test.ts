@@ -15,6 +15,7 @@ import {
   type HeadParams,
   type MaskedFactors,
 } from '../src/index';
+import { head } from './helpers/fixtures';
 
 function factors(
   dOut: number,
@@ -32,15 +33,6 @@ function factors(
     B: Float32Array.from(B),
     A: Float32Array.from(A),
     scale,
-  };
-}
-
-function head(kernel: number[], bias: number[]): HeadParams {
-  return {
-    embeddingSize: kernel.length / bias.length,
-    numClasses: bias.length,
-    kernel: Float32Array.from(kernel),
-    bias: Float32Array.from(bias),
   };
 }
 

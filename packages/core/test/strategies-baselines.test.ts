@@ -9,7 +9,6 @@ import {
   lowRankProduct,
   PROTOCOL_VERSION,
   type ClientOffer,
-  type ClientProfile,
   type ClientUpdate,
   type DenseTensor,
   type HeadParams,
@@ -17,6 +16,7 @@ import {
   type MaskedFactors,
   type ModelSchema,
 } from '../src/index';
+import { clientProfile, head } from './helpers/fixtures';
 
 const SCHEMA: ModelSchema = {
   adapted: [{ name: 'q', dOut: 4, dIn: 3 }],
@@ -30,20 +30,8 @@ const SCHEMA: ModelSchema = {
   alpha: 2,
 };
 
-const profile = (clientId: string, budget = 1, exampleCount = 1): ClientProfile => ({
-  clientId,
-  budget,
-  exampleCount,
-});
-
-function head(kernel: number[], bias: number[]): HeadParams {
-  return {
-    embeddingSize: 2,
-    numClasses: 2,
-    kernel: Float32Array.from(kernel),
-    bias: Float32Array.from(bias),
-  };
-}
+const profile = (clientId: string, budget = 1, exampleCount = 1) =>
+  clientProfile(clientId, budget, exampleCount);
 
 const HEAD_A = head([1, 2, 3, 4], [1, 1]);
 const HEAD_B = head([5, 6, 7, 8], [-1, 3]);

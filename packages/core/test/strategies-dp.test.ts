@@ -6,7 +6,6 @@ import {
   FedHftStrategy,
   HeteroFlStrategy,
   PROTOCOL_VERSION,
-  type ClientProfile,
   type ClientUpdate,
   type DenseTensor,
   type DpOptions,
@@ -16,6 +15,7 @@ import {
   type RoundSummary,
   type Strategy,
 } from '../src/index';
+import { clientProfile } from './helpers/fixtures';
 
 /** q is 64 x 32 so that rows nobody sends give thousands of pure-noise entries to measure. */
 const SCHEMA: ModelSchema = {
@@ -42,11 +42,7 @@ const DP: DpOptions = {
 /** sigma S / E: the std of the noise on every released coordinate. */
 const RELEASE_STD = (1.2 * 0.5) / 4;
 
-const profile = (clientId: string, budget: number, exampleCount = 1): ClientProfile => ({
-  clientId,
-  budget,
-  exampleCount,
-});
+const profile = clientProfile;
 
 function zeroHead(): HeadParams {
   return { embeddingSize: 4, numClasses: 3, kernel: new Float32Array(12), bias: new Float32Array(3) };

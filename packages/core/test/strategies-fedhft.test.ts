@@ -10,7 +10,6 @@ import {
   mixtureDelta,
   PROTOCOL_VERSION,
   seededRandom,
-  type ClientProfile,
   type ClientUpdate,
   type FedHftOptions,
   type HeadParams,
@@ -18,6 +17,7 @@ import {
   type ModelSchema,
   type ClientOffer,
 } from '../src/index';
+import { clientProfile, head } from './helpers/fixtures';
 
 const SCHEMA: ModelSchema = {
   adapted: [{ name: 'q', dOut: 4, dIn: 3 }],
@@ -28,20 +28,8 @@ const SCHEMA: ModelSchema = {
   alpha: 1,
 };
 
-const profile = (clientId: string, budget = 0.5, exampleCount = 1): ClientProfile => ({
-  clientId,
-  budget,
-  exampleCount,
-});
-
-function head(kernel: number[], bias: number[]): HeadParams {
-  return {
-    embeddingSize: 2,
-    numClasses: 2,
-    kernel: Float32Array.from(kernel),
-    bias: Float32Array.from(bias),
-  };
-}
+const profile = (clientId: string, budget = 0.5, exampleCount = 1) =>
+  clientProfile(clientId, budget, exampleCount);
 
 function factors(rows: number[], B: number[], A: number[], dOut = 4, dIn = 3): MaskedFactors {
   const rank = A.length / dIn;

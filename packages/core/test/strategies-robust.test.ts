@@ -7,7 +7,6 @@ import {
   HeteroFlStrategy,
   PROTOCOL_VERSION,
   seededRandom,
-  type ClientProfile,
   type ClientUpdate,
   type DenseTensor,
   type FedHftOptions,
@@ -16,6 +15,7 @@ import {
   type RoundSummary,
   type Strategy,
 } from '../src/index';
+import { clientProfile, head } from './helpers/fixtures';
 
 /** A tiny synthetic problem: one 8 x 6 adapted weight at rank 2 (scale 1), a 3 x 2 head, two dense tensors. */
 const SCHEMA: ModelSchema = {
@@ -32,20 +32,8 @@ const SCHEMA: ModelSchema = {
 const { dOut, dIn } = SCHEMA.adapted[0]!;
 const RANK = SCHEMA.rank;
 
-const profile = (clientId: string, budget = 1, exampleCount = 1): ClientProfile => ({
-  clientId,
-  budget,
-  exampleCount,
-});
-
-function head(kernel: ArrayLike<number>, bias: ArrayLike<number>): HeadParams {
-  return {
-    embeddingSize: 3,
-    numClasses: 2,
-    kernel: Float32Array.from(kernel),
-    bias: Float32Array.from(bias),
-  };
-}
+const profile = (clientId: string, budget = 1, exampleCount = 1) =>
+  clientProfile(clientId, budget, exampleCount);
 
 /** What one client sends: q's factors over all rows (A [rank, dIn], B [dOut, rank]), dense deltas, its head. */
 interface Upload {
