@@ -3,9 +3,15 @@ import { performance } from 'node:perf_hooks';
 import {
   activateBackend,
   ClassificationHead,
+  derivedSeed,
+  evaluateSharedModel,
   installMemoryMeter,
+  modelSchema,
+  runClientRound,
+  type ClientTrainConfig,
   type Encoder,
   type MemoryMeter,
+  type PersonalizedEvaluation,
 } from '@fedhft/adapters';
 import {
   createStrategy,
@@ -20,15 +26,6 @@ import {
   type ModelSchema,
   type StrategyName,
 } from '@fedhft/core';
-// The client runtime is not exported from @fedhft/adapters' entry point yet (see the report of issue 5).
-import {
-  derivedSeed,
-  evaluateSharedModel,
-  modelSchema,
-  runClientRound,
-  type ClientTrainConfig,
-  type PersonalizedEvaluation,
-} from '../../../../packages/adapters/src/federated/index';
 import { strategyOptions, type SimulationConfig } from './config';
 import {
   describeClients,

@@ -1,4 +1,4 @@
-import type { PersonalizedEvaluation } from '../../../../packages/adapters/src/federated/index';
+import type { PersonalizedEvaluation } from '@fedhft/adapters';
 import type { RoundMetrics } from './run';
 
 /** Figures of one run (one seed), from its rounds. */
