@@ -37,9 +37,9 @@ export async function runOnWorkers(
   for (let w = 0; w < Math.min(jobs, tasks.length); w++) {
     workers.push(
       new Promise<void>((resolve) => {
-        // The parent runs under tsx; its execArgv carries the loader the worker's TypeScript needs.
+        // tsx's loader runs the worker's TypeScript whatever started the parent (tsx, vitest).
         const child: ChildProcess = fork(WORKER, [], {
-          execArgv: process.execArgv,
+          execArgv: ['--import', 'tsx'],
           env: { ...process.env, FEDHFT_BENCH_ENCODER: encoder },
           serialization: 'advanced',
         });
