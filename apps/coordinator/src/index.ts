@@ -1,1 +1,2 @@
 export * from './simulate/index';
+export * from './server/index';

@@ -10,3 +10,4 @@ export * from './clustering';
 export * from './partition';
 export * from './privacy';
 export * from './strategies/index';
+export * from './protocol/index';

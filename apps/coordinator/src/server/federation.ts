@@ -1,0 +1,769 @@
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  CodecError,
+  createStrategy,
+  decodeUpdate,
+  encodeModelPayload,
+  type CapabilityReport,
+  type ClientProfile,
+  type DecodeLimits,
+  type EncodeOptions,
+  type FederationInfo,
+  type HeadParams,
+  type Heartbeat,
+  type HeartbeatReply,
+  type JoinReply,
+  type JoinRequest,
+  type ModelSchema,
+  type OfferMessage,
+  type Refusal,
+  type RefusalCode,
+  type ReportedRoundMetrics,
+  type RoundNotice,
+  type Strategy,
+  type StrategyName,
+  type TrainHyperParameters,
+  type UpdateMeta,
+  type UpdateReply,
+} from '@fedhft/core';
+import { decodeLimits, selectClients } from '../federation/rounds';
+import { budgetFor, ClientRegistry, type ClientView } from './clients';
+import { federationStrategyOptions, type FederationConfig } from './config';
+import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
+import { FederationStore, type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './store';
+
+/**
+ * One federation (task) of the coordinator: its clients, its strategy and its rounds. A round starts once
+ * `minClients` clients are connected with a budget; the selected ones get their offers (all made before any
+ * update arrives, as in the simulator); updates are decoded with the core codec and folded into the strategy
+ * as they arrive; the round closes when every trained offer came back or at the deadline. Straggler policy:
+ * at the deadline the round is aggregated if at least `minClients` updates arrived, otherwise it fails, the
+ * strategy is restored from the last completed round and the same round number is tried again. After each
+ * completed round the strategy snapshot and the history are checkpointed atomically.
+ *
+ * Transport-free: sockets reach it through ClientChannel, so the socket.io layer stays thin.
+ */
+
+/** A connected client as the federation sees it (a socket.io socket in the server). */
+export interface ClientChannel {
+  readonly connectionId: string;
+  send(event: string, ...args: unknown[]): void;
+  disconnect(reason: string): void;
+}
+
+export interface FederationSetup {
+  readonly config: FederationConfig;
+  /** The model every client trains (modelSchema of the federation's encoder). */
+  readonly schema: ModelSchema;
+  /** Starting head (initialHead 'random': the CLI draws it from the encoder); the strategy's default if absent. */
+  readonly initialHead?: HeadParams;
+}
+
+export interface FederationRuntime {
+  readonly dataDir: string;
+  /** Continue from the checkpoint in dataDir (refused without this flag when one exists). */
+  readonly resume?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export type Phase = 'waiting' | 'training' | 'closing' | 'finished';
+
+/** One round as the history and dashboards show it. */
+export interface RoundRecord {
+  readonly round: number;
+  readonly status: 'aggregated' | 'failed';
+  /** Which attempt at this round number (failed rounds are retried). */
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly closedAt: number;
+  readonly closedBy: 'all-received' | 'deadline';
+  readonly selected: string[];
+  readonly skipped: { readonly clientId: string; readonly reason: string }[];
+  /** Clients whose update was aggregated (in arrival order). */
+  readonly participants: string[];
+  /** Selected for training but no update by the deadline. */
+  readonly missing: string[];
+  readonly bytes: { readonly upload: number; readonly download: number };
+  /** What participants reported about their round. */
+  readonly clientMetrics: Record<string, ReportedRoundMetrics>;
+  /** Participants' personalized accuracy weighted by held-out size (when they reported it). */
+  readonly personalizedAccuracy: number | null;
+  /** Soft memberships after the round (client id -> pi_k); empty for failed rounds. */
+  readonly memberships: Record<string, number[]>;
+  readonly diagnostics: Record<string, number>;
+  readonly reason?: string;
+}
+
+export interface OpenRoundView {
+  readonly round: number;
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly selected: string[];
+  readonly training: string[];
+  readonly received: string[];
+}
+
+/** Everything a dashboard shows of a federation (plain JSON). */
+export interface FederationState {
+  readonly id: string;
+  readonly description: string;
+  readonly strategy: string;
+  readonly phase: Phase;
+  /** The open round, or the next one. */
+  readonly round: number;
+  readonly totalRounds: number;
+  readonly minClients: number;
+  readonly clients: ClientView[];
+  readonly openRound: OpenRoundView | null;
+  readonly history: RoundRecord[];
+  readonly refusals: RefusalSummary;
+}
+
+/** What happened, without the federation id and time every event carries. */
+export type FederationEventBody =
+  | { readonly type: 'client-joined'; readonly clientId: string; readonly resumed: boolean }
+  | { readonly type: 'client-left'; readonly clientId: string }
+  | { readonly type: 'capabilities'; readonly clientId: string; readonly budget: number }
+  | {
+      readonly type: 'round-started';
+      readonly round: number;
+      readonly selected: string[];
+      readonly deadline: number;
+    }
+  | {
+      readonly type: 'update-accepted';
+      readonly round: number;
+      readonly clientId: string;
+      readonly bytes: number;
+    }
+  | { readonly type: 'round-closed'; readonly record: RoundRecord }
+  | { readonly type: 'checkpoint'; readonly nextRound: number; readonly file: string }
+  | { readonly type: 'refused'; readonly entry: RefusalEntry }
+  | { readonly type: 'finished' };
+
+export type FederationEvent = { readonly federation: string; readonly at: number } & FederationEventBody;
+
+type Reply<T> = T | Refusal;
+
+interface Offered {
+  readonly profile: ClientProfile;
+  readonly offerId: string | null;
+  readonly message: OfferMessage;
+  readonly payload: Uint8Array | null;
+}
+
+interface OpenRound {
+  readonly round: number;
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly offers: Map<string, Offered>;
+  readonly received: Map<string, { bytes: number; metrics?: ReportedRoundMetrics }>;
+  timer: NodeJS.Timeout | null;
+}
+
+function refusal(code: RefusalCode, reason: string, event: string): Refusal {
+  return { ok: false, code, reason, event };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+export class Federation extends EventEmitter {
+  readonly id: string;
+  readonly config: FederationConfig;
+  readonly schema: ModelSchema;
+  readonly store: FederationStore;
+  readonly refusals: RefusalLog;
+  private readonly registry: ClientRegistry;
+  private readonly channels = new Map<string, ClientChannel>();
+  private readonly limits: DecodeLimits;
+  private readonly encodeOptions: EncodeOptions;
+  private readonly strategyOptions: Record<string, unknown>;
+  private readonly tokenDigest: Buffer;
+  private readonly log: (line: string) => void;
+  private strategy: Strategy;
+  /** Strategy snapshot of the last completed round (or the start): what a failed round is rolled back to. */
+  private lastSnapshot: unknown;
+  private history: RoundRecord[];
+  private nextRound: number;
+  private phase: Phase = 'waiting';
+  private open: OpenRound | null = null;
+  private startTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  private constructor(
+    setup: FederationSetup,
+    runtime: FederationRuntime,
+    state: { registry: ClientRegistry; history: RoundRecord[]; snapshot: unknown | null },
+  ) {
+    super();
+    const { config, schema } = setup;
+    this.id = config.id;
+    this.config = config;
+    this.schema = schema;
+    this.store = new FederationStore(runtime.dataDir, config.id);
+    this.log = runtime.log ?? (() => {});
+    this.limits = { ...decodeLimits(schema), maxBytes: config.maxUpdateBytes };
+    this.encodeOptions = {
+      precision: config.precision,
+      ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
+    };
+    this.strategyOptions = {
+      ...federationStrategyOptions(config),
+      ...(setup.initialHead === undefined ? {} : { initialHead: setup.initialHead }),
+    };
+    this.tokenDigest = digest(config.token);
+    this.registry = state.registry;
+    this.history = state.history;
+    this.refusals = new RefusalLog((entry) => this.onRefusal(entry));
+    this.strategy = this.newStrategy();
+    if (state.snapshot !== null) this.strategy.restore(state.snapshot);
+    this.lastSnapshot = this.strategy.snapshot();
+    this.nextRound = (this.lastSnapshot as { nextRound: number }).nextRound;
+    if (this.nextRound >= config.rounds) this.phase = 'finished';
+  }
+
+  /** Opens a federation: a fresh one (checkpointed at once, so round 0 can be resumed) or, with resume, the saved one. */
+  static async open(setup: FederationSetup, runtime: FederationRuntime): Promise<Federation> {
+    const store = new FederationStore(runtime.dataDir, setup.config.id);
+    await store.init();
+    const checkpoint = await store.readCheckpoint<RoundRecord>();
+    if (checkpoint !== null && !runtime.resume) {
+      throw new Error(
+        `${store.folder} holds a checkpoint (next round ${checkpoint.nextRound}): start with --resume to ` +
+          'continue it, or choose another data folder',
+      );
+    }
+    let registry = new ClientRegistry();
+    let refusalCounts: unknown = null;
+    if (checkpoint !== null) {
+      const saved = (await store.readClients()) as { clients?: unknown; refusals?: unknown } | null;
+      if (saved !== null) {
+        registry = ClientRegistry.fromJSON(saved.clients);
+        refusalCounts = saved.refusals;
+      }
+    }
+    const federation = new Federation(setup, runtime, {
+      registry,
+      history: checkpoint?.history ?? [],
+      snapshot: checkpoint?.strategy ?? null,
+    });
+    if (checkpoint !== null && checkpoint.nextRound !== federation.nextRound) {
+      throw new Error(`${store.checkpointFile}: nextRound disagrees with the strategy snapshot`);
+    }
+    federation.refusals.restoreCounts(refusalCounts);
+    if (checkpoint === null) await federation.checkpoint();
+    federation.log(
+      checkpoint === null
+        ? `federation ${federation.id}: new (${setup.config.strategy}), state in ${store.folder}`
+        : `federation ${federation.id}: resumed at round ${federation.nextRound} with ${registry.all().length} known clients`,
+    );
+    return federation;
+  }
+
+  info(): FederationInfo {
+    const c = this.config;
+    return {
+      id: c.id,
+      description: c.description,
+      strategy: c.strategy,
+      encoder: c.encoder,
+      numClasses: c.numClasses,
+      ...(c.labelNames ? { labelNames: c.labelNames } : {}),
+      rank: c.rank,
+      alpha: c.alpha,
+      targets: [...c.targets],
+      round: this.nextRound,
+      totalRounds: c.rounds,
+      heartbeatIntervalMs: c.heartbeatIntervalMs,
+      maxUpdateBytes: c.maxUpdateBytes,
+    };
+  }
+
+  state(): FederationState {
+    const open = this.open;
+    return {
+      id: this.id,
+      description: this.config.description,
+      strategy: this.config.strategy,
+      phase: this.phase,
+      round: this.nextRound,
+      totalRounds: this.config.rounds,
+      minClients: this.config.minClients,
+      clients: this.registry.view(),
+      openRound:
+        open === null
+          ? null
+          : {
+              round: open.round,
+              attempt: open.attempt,
+              startedAt: open.startedAt,
+              deadline: open.deadline,
+              selected: [...open.offers.keys()],
+              training: [...open.offers].filter(([, o]) => o.offerId !== null).map(([id]) => id),
+              received: [...open.received.keys()],
+            },
+      history: [...this.history],
+      refusals: this.refusals.summary(),
+    };
+  }
+
+  /** The strategy's snapshot now; between rounds only (it is what the next checkpoint would hold). */
+  strategySnapshot(): unknown {
+    if (this.open !== null) return this.lastSnapshot;
+    return this.strategy.snapshot();
+  }
+
+  // --- client messages -------------------------------------------------------------------------------------
+
+  join(request: JoinRequest, channel: ClientChannel): Reply<JoinReply> {
+    const given = digest(request.token);
+    if (!timingSafeEqual(given, this.tokenDigest)) {
+      return refusal('bad-token', `wrong token for federation "${this.id}"`, 'join');
+    }
+    if ((request.clientId === undefined) !== (request.secret === undefined)) {
+      return refusal(
+        'malformed',
+        'join: clientId and secret go together (both for a reconnect, neither to join anew)',
+        'join',
+      );
+    }
+    const now = Date.now();
+    let secret: string | undefined;
+    let record;
+    if (request.clientId !== undefined) {
+      record = this.registry.authenticate(request.clientId, request.secret!);
+      if (record === null) {
+        return refusal('bad-identity', `unknown client "${request.clientId}" or wrong secret`, 'join');
+      }
+    } else {
+      ({ record, secret } = this.registry.create(now));
+    }
+    const previous = this.channels.get(record.clientId);
+    if (previous && previous.connectionId !== channel.connectionId) {
+      previous.disconnect('replaced by a newer connection of the same client');
+    }
+    this.channels.set(record.clientId, channel);
+    record.lastSeenAt = now;
+    this.registry.liveState(record.clientId).connected = true;
+    void this.saveClients();
+    const resumed = secret === undefined;
+    this.emitEvent({ type: 'client-joined', clientId: record.clientId, resumed });
+    const clientId = record.clientId;
+    // After the acknowledgement: a reloaded page that was training this round gets its offer again.
+    setImmediate(() => {
+      this.resendOffer(clientId);
+      this.scheduleStart();
+    });
+    return {
+      ok: true,
+      clientId,
+      ...(secret === undefined ? {} : { secret }),
+      resumed,
+      ...(record.budget === undefined ? {} : { budget: record.budget }),
+      federation: this.info(),
+    };
+  }
+
+  disconnect(clientId: string, channel: ClientChannel): void {
+    if (this.channels.get(clientId)?.connectionId !== channel.connectionId) return;
+    this.channels.delete(clientId);
+    this.registry.liveState(clientId).connected = false;
+    this.emitEvent({ type: 'client-left', clientId });
+  }
+
+  capabilities(clientId: string, report: CapabilityReport): Reply<{ ok: true; budget: number }> {
+    const record = this.registry.get(clientId)!;
+    const budget = budgetFor(report, this.config.budgetLevels);
+    record.capabilities = report;
+    record.budget = budget;
+    record.lastSeenAt = Date.now();
+    void this.saveClients();
+    this.emitEvent({ type: 'capabilities', clientId, budget });
+    this.scheduleStart();
+    return { ok: true, budget };
+  }
+
+  heartbeat(clientId: string, beat: Heartbeat): Reply<HeartbeatReply> {
+    const record = this.registry.get(clientId)!;
+    record.lastSeenAt = Date.now();
+    const live = this.registry.liveState(clientId);
+    if (beat.status !== undefined) live.status = beat.status;
+    if (beat.progress !== undefined) live.progress = beat.progress;
+    return {
+      ok: true,
+      serverTime: Date.now(),
+      round: this.nextRound,
+      phase: this.phase === 'finished' ? 'finished' : this.phase === 'waiting' ? 'waiting' : 'training',
+    };
+  }
+
+  /** An uploaded update: every check before the strategy sees it, which validates it fully before folding in. */
+  update(clientId: string, meta: UpdateMeta, bytes: Uint8Array): Reply<UpdateReply> {
+    const event = 'update';
+    if (this.phase === 'finished') {
+      return refusal(
+        'finished',
+        `federation "${this.id}" has finished its ${this.config.rounds} rounds`,
+        event,
+      );
+    }
+    if (this.registry.get(clientId)?.budget === undefined) {
+      return refusal('not-ready', 'send a capability report before any update', event);
+    }
+    if (meta.clientId !== clientId) {
+      return refusal(
+        'wrong-client',
+        `this connection is client "${clientId}", not "${meta.clientId}"`,
+        event,
+      );
+    }
+    const open = this.open;
+    if (open === null || this.phase !== 'training' || meta.round !== open.round) {
+      return refusal('wrong-round', this.wrongRoundReason(meta.round), event);
+    }
+    const offered = open.offers.get(clientId);
+    if (offered === undefined || offered.offerId === null) {
+      return refusal(
+        'not-offered',
+        `client "${clientId}" was not offered training in round ${open.round}`,
+        event,
+      );
+    }
+    if (meta.offerId !== offered.offerId) {
+      return refusal(
+        'not-offered',
+        `offer id "${meta.offerId}" is not this round's offer to you (a stale upload from an earlier attempt?)`,
+        event,
+      );
+    }
+    if (open.received.has(clientId)) {
+      return refusal('duplicate', `round ${open.round}: your update was already received`, event);
+    }
+    if (bytes.byteLength > this.config.maxUpdateBytes) {
+      return refusal(
+        'too-large',
+        `update of ${bytes.byteLength} bytes exceeds the limit of ${this.config.maxUpdateBytes}`,
+        event,
+      );
+    }
+    let update;
+    try {
+      update = decodeUpdate(bytes, this.limits);
+    } catch (error) {
+      const message = error instanceof CodecError ? error.message : String(error);
+      return refusal('bad-payload', `the update does not decode: ${message}`, event);
+    }
+    if (update.clientId !== clientId) {
+      return refusal(
+        'wrong-client',
+        `the encoded update is for client "${update.clientId}", you are "${clientId}"`,
+        event,
+      );
+    }
+    if (update.round !== open.round) {
+      return refusal(
+        'wrong-round',
+        `the encoded update is for round ${update.round}, the open round is ${open.round}`,
+        event,
+      );
+    }
+    try {
+      this.strategy.receive(update, offered.profile);
+    } catch (error) {
+      return refusal('bad-payload', `the strategy refused the update: ${(error as Error).message}`, event);
+    }
+    open.received.set(clientId, {
+      bytes: bytes.byteLength,
+      ...(meta.metrics ? { metrics: meta.metrics } : {}),
+    });
+    const record = this.registry.get(clientId)!;
+    record.exampleCount = update.exampleCount;
+    record.lastSeenAt = Date.now();
+    this.emitEvent({ type: 'update-accepted', round: open.round, clientId, bytes: bytes.byteLength });
+    const training = [...open.offers.values()].filter((o) => o.offerId !== null).length;
+    if (open.received.size === training) setImmediate(() => void this.closeRound(open, 'all-received'));
+    return { ok: true, round: open.round, received: open.received.size };
+  }
+
+  /** Records a refusal concerning this federation (the socket layer calls it for everything it refuses). */
+  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>): void {
+    this.refusals.record({ at: Date.now(), federation: this.id, ...entry });
+  }
+
+  /** Stops timers and waits for pending writes; the open round (if any) is abandoned, not aggregated. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    if (this.open?.timer) clearTimeout(this.open.timer);
+    await this.store.flush();
+  }
+
+  // --- rounds --------------------------------------------------------------------------------------------
+
+  private newStrategy(): Strategy {
+    return createStrategy(this.config.strategy as StrategyName, this.schema, this.strategyOptions as never);
+  }
+
+  private scheduleStart(): void {
+    if (this.stopped || this.phase !== 'waiting' || this.startTimer !== null) return;
+    if (this.registry.ready().length < this.config.minClients) return;
+    this.startTimer = setTimeout(() => {
+      this.startTimer = null;
+      if (this.stopped || this.phase !== 'waiting') return;
+      if (this.registry.ready().length < this.config.minClients) return;
+      try {
+        this.startRound();
+      } catch (error) {
+        this.log(
+          `federation ${this.id}: round ${this.nextRound} could not start: ${(error as Error).message}`,
+        );
+        this.rollBack();
+        this.phase = 'waiting';
+      }
+    }, this.config.roundDelayMs);
+  }
+
+  private startRound(): void {
+    const { config } = this;
+    const round = this.nextRound;
+    const ready = this.registry.ready().map((r) => r.clientId);
+    const participation = Math.max(config.participation, config.minClients / ready.length);
+    const selected = selectClients(ready, participation, config.seed, round, `coordinator:${this.id}`);
+    const attempt = this.history.filter((r) => r.round === round).length + 1;
+    const startedAt = Date.now();
+    const deadline = startedAt + config.roundTimeoutMs;
+    const offers = new Map<string, Offered>();
+    for (const clientId of selected) {
+      const record = this.registry.get(clientId)!;
+      const profile: ClientProfile = { clientId, budget: record.budget!, exampleCount: record.exampleCount };
+      const offer = this.strategy.offer(profile, round);
+      if (offer.kind === 'skip') {
+        const message: OfferMessage = { kind: 'skip', federation: this.id, round, reason: offer.reason };
+        offers.set(clientId, { profile, offerId: null, message, payload: null });
+        continue;
+      }
+      const offerId = randomBytes(9).toString('base64url');
+      const { plan } = offer;
+      const message: OfferMessage = {
+        kind: 'train',
+        federation: this.id,
+        round,
+        offerId,
+        plan: {
+          mode: plan.mode,
+          rank: plan.rank,
+          adapterStart: plan.adapterStart,
+          maskMode: plan.maskMode,
+          budget: plan.budget,
+          ...(plan.scale === undefined ? {} : { scale: plan.scale }),
+        },
+        train: this.hyperParameters(profile.budget),
+        seed: config.seed,
+        precision: config.precision,
+        ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
+        deadline,
+        ...(offer.local ? { local: true } : {}),
+      };
+      const payload = encodeModelPayload(offer.payload, this.encodeOptions);
+      offers.set(clientId, { profile, offerId, message, payload });
+    }
+    const open: OpenRound = { round, attempt, startedAt, deadline, offers, received: new Map(), timer: null };
+    this.open = open;
+    this.phase = 'training';
+    open.timer = setTimeout(() => void this.closeRound(open, 'deadline'), config.roundTimeoutMs);
+    for (const [clientId, offered] of offers) this.sendOffer(clientId, offered);
+    this.log(
+      `federation ${this.id}: round ${round} (attempt ${attempt}) offered to ${selected.length} clients, ` +
+        `deadline in ${config.roundTimeoutMs} ms`,
+    );
+    this.emitEvent({ type: 'round-started', round, selected, deadline });
+    const training = [...offers.values()].filter((o) => o.offerId !== null).length;
+    if (training === 0) setImmediate(() => void this.closeRound(open, 'all-received'));
+  }
+
+  private hyperParameters(budget: number): TrainHyperParameters {
+    const levers = this.config.levers[String(budget)] ?? {};
+    return { ...this.config.train, ...levers };
+  }
+
+  private sendOffer(clientId: string, offered: Offered): void {
+    const channel = this.channels.get(clientId);
+    if (!channel) return;
+    if (offered.payload === null) channel.send('offer', offered.message);
+    else channel.send('offer', offered.message, offered.payload);
+  }
+
+  private resendOffer(clientId: string): void {
+    const open = this.open;
+    if (open === null || this.phase !== 'training' || open.received.has(clientId)) return;
+    const offered = open.offers.get(clientId);
+    if (offered) this.sendOffer(clientId, offered);
+  }
+
+  private async closeRound(open: OpenRound, closedBy: 'all-received' | 'deadline'): Promise<void> {
+    if (this.open !== open || this.phase !== 'training' || this.stopped) return;
+    this.phase = 'closing';
+    if (open.timer) clearTimeout(open.timer);
+    const { config } = this;
+    const training = [...open.offers].filter(([, o]) => o.offerId !== null).map(([id]) => id);
+    const participants = [...open.received.keys()];
+    const missing = training.filter((id) => !open.received.has(id));
+    const clientMetrics: Record<string, ReportedRoundMetrics> = {};
+    for (const [id, r] of open.received) if (r.metrics) clientMetrics[id] = r.metrics;
+    const base = {
+      round: open.round,
+      attempt: open.attempt,
+      startedAt: open.startedAt,
+      deadline: open.deadline,
+      closedAt: Date.now(),
+      closedBy,
+      selected: [...open.offers.keys()],
+      skipped: [...open.offers]
+        .filter(([, o]) => o.message.kind === 'skip')
+        .map(([clientId, o]) => ({ clientId, reason: o.message.kind === 'skip' ? o.message.reason : '' })),
+      participants,
+      missing,
+      bytes: {
+        upload: [...open.received.values()].reduce((sum, r) => sum + r.bytes, 0),
+        download: [...open.offers.values()].reduce((sum, o) => sum + (o.payload?.byteLength ?? 0), 0),
+      },
+      clientMetrics,
+      personalizedAccuracy: weightedAccuracy(Object.values(clientMetrics)),
+    };
+    let record: RoundRecord;
+    if (participants.length >= config.minClients) {
+      const summary = this.strategy.finishRound(open.round);
+      this.lastSnapshot = this.strategy.snapshot();
+      this.nextRound = open.round + 1;
+      record = {
+        ...base,
+        status: 'aggregated',
+        memberships: Object.fromEntries([...summary.memberships].map(([id, pi]) => [id, Array.from(pi)])),
+        diagnostics: { ...(summary.diagnostics ?? {}) },
+      };
+      for (const id of participants) {
+        const client = this.registry.get(id)!;
+        client.roundsIncluded++;
+        client.lastRound = open.round;
+      }
+    } else {
+      // Too few updates: nothing of this attempt is kept; the strategy goes back to the last completed round.
+      this.rollBack();
+      record = {
+        ...base,
+        status: 'failed',
+        memberships: {},
+        diagnostics: {},
+        reason: `${participants.length} of the required ${config.minClients} updates arrived by the deadline`,
+      };
+    }
+    this.history.push(record);
+    this.open = null;
+    this.log(
+      `federation ${this.id}: round ${open.round} ${record.status} (${participants.length} updates, ` +
+        `${missing.length} missing, closed by ${closedBy})`,
+    );
+    await this.checkpoint();
+    await this.saveClients();
+    for (const clientId of open.offers.keys()) {
+      const notice: RoundNotice = {
+        federation: this.id,
+        round: open.round,
+        status: record.status,
+        participants: record.status === 'aggregated' ? participants.length : 0,
+        included: record.status === 'aggregated' && open.received.has(clientId),
+        ...(record.reason === undefined ? {} : { reason: record.reason }),
+      };
+      this.channels.get(clientId)?.send('round', notice);
+    }
+    this.emitEvent({ type: 'round-closed', record });
+    if (this.stopped) return;
+    if (this.nextRound >= config.rounds) {
+      this.phase = 'finished';
+      this.emitEvent({ type: 'finished' });
+      return;
+    }
+    this.phase = 'waiting';
+    this.scheduleStart();
+  }
+
+  private rollBack(): void {
+    this.strategy = this.newStrategy();
+    this.strategy.restore(this.lastSnapshot);
+  }
+
+  private wrongRoundReason(round: number): string {
+    const closed = this.history.filter((r) => r.round === round).at(-1);
+    const open = this.open;
+    if (open !== null && open.round === round && this.phase === 'closing') {
+      return `round ${round} is closing (its updates are being aggregated); late update refused`;
+    }
+    if (closed !== undefined && (open === null || open.round !== round)) {
+      return (
+        `round ${round} was ${closed.status === 'aggregated' ? 'aggregated' : 'closed as failed'} at ` +
+        `${new Date(closed.closedAt).toISOString()} (${closed.closedBy}); late update refused`
+      );
+    }
+    if (open === null) return `no round is open (the next is round ${this.nextRound})`;
+    return `the open round is ${open.round}, not ${round}`;
+  }
+
+  // --- persistence and events ----------------------------------------------------------------------------
+
+  private async checkpoint(): Promise<void> {
+    const checkpoint: Checkpoint<RoundRecord> = {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      federation: this.id,
+      nextRound: this.nextRound,
+      savedAt: Date.now(),
+      strategy: this.lastSnapshot,
+      history: this.history,
+    };
+    await this.store.writeCheckpoint(checkpoint);
+    this.emitEvent({ type: 'checkpoint', nextRound: this.nextRound, file: this.store.checkpointFile });
+  }
+
+  private async saveClients(): Promise<void> {
+    const { total, byCode } = this.refusals.summary();
+    try {
+      await this.store.writeClients({ clients: this.registry.toJSON(), refusals: { total, byCode } });
+    } catch (error) {
+      this.log(`federation ${this.id}: could not save the client registry: ${(error as Error).message}`);
+    }
+  }
+
+  private onRefusal(entry: RefusalEntry): void {
+    this.log(
+      `federation ${this.id}: refused ${entry.event} from ${entry.clientId ?? entry.socketId ?? '?'}: ` +
+        `${entry.code}: ${entry.reason}`,
+    );
+    this.store.appendRefusal(entry).catch(() => {});
+    void this.saveClients();
+    this.emitEvent({ type: 'refused', entry });
+  }
+
+  private emitEvent(event: FederationEventBody): void {
+    const full: FederationEvent = { federation: this.id, at: Date.now(), ...event };
+    this.emit('event', full);
+  }
+}
+
+function weightedAccuracy(metrics: ReportedRoundMetrics[]): number | null {
+  let total = 0;
+  let sum = 0;
+  for (const m of metrics) {
+    if (m.accuracy === undefined) continue;
+    const weight = m.heldOutExamples ?? 1;
+    total += weight;
+    sum += weight * m.accuracy;
+  }
+  return total === 0 ? null : sum / total;
+}

@@ -1,0 +1,173 @@
+import {
+  capabilityReportSchema,
+  heartbeatSchema,
+  joinRequestSchema,
+  parseMessage,
+  PROTOCOL_EVENTS,
+  PROTOCOL_VERSION,
+  binaryAttachment,
+  updateMetaSchema,
+  type Refusal,
+  type RefusalCode,
+} from '@fedhft/core';
+import type { Server, Socket } from 'socket.io';
+import type { ClientChannel, Federation } from './federation';
+import type { RefusalLog } from './refusals';
+
+/**
+ * socket.io glue: each connection joins one federation, then sends capability reports, updates and
+ * heartbeats. Every request must carry an acknowledgement callback, which receives the reply or a refusal;
+ * every refusal is recorded (the federation's log once a federation is named, the server's before).
+ */
+
+type Ack = (reply: unknown) => void;
+
+const CLIENT_EVENTS = new Set<string>([
+  PROTOCOL_EVENTS.join,
+  PROTOCOL_EVENTS.capabilities,
+  PROTOCOL_EVENTS.update,
+  PROTOCOL_EVENTS.heartbeat,
+]);
+
+function splitAck(args: unknown[]): { params: unknown[]; ack: Ack | null } {
+  const last = args.at(-1);
+  if (typeof last === 'function') return { params: args.slice(0, -1), ack: last as Ack };
+  return { params: args, ack: null };
+}
+
+export function attachSocketHandlers(
+  io: Server,
+  federations: ReadonlyMap<string, Federation>,
+  serverRefusals: RefusalLog,
+  log: (line: string) => void,
+): void {
+  io.on('connection', (socket: Socket) => {
+    let session: { federation: Federation; clientId: string } | null = null;
+    const channel: ClientChannel = {
+      connectionId: socket.id,
+      send: (event, ...args) => void socket.emit(event, ...args),
+      disconnect: (reason) => {
+        socket.emit(PROTOCOL_EVENTS.refused, {
+          ok: false,
+          code: 'bad-identity',
+          reason,
+          event: 'connection',
+        });
+        socket.disconnect(true);
+      },
+    };
+
+    const refuse = (
+      event: string,
+      code: RefusalCode,
+      reason: string,
+      ack: Ack | null,
+      federation: Federation | null = session?.federation ?? null,
+    ): void => {
+      const answer: Refusal = { ok: false, code, reason, event };
+      const entry = {
+        event,
+        code,
+        reason,
+        socketId: socket.id,
+        ...(session ? { clientId: session.clientId } : {}),
+      };
+      if (federation) federation.refuse(entry);
+      else serverRefusals.record({ at: Date.now(), federation: '', ...entry });
+      if (ack) ack(answer);
+      else socket.emit(PROTOCOL_EVENTS.refused, answer);
+    };
+
+    /** Runs a request handler with the checks every request shares. */
+    const handle = (event: string, needsSession: boolean, body: (params: unknown[], ack: Ack) => void) => {
+      socket.on(event, (...args: unknown[]) => {
+        const { params, ack } = splitAck(args);
+        if (ack === null) {
+          refuse(event, 'no-ack', `${event}: requests need an acknowledgement callback`, null);
+          return;
+        }
+        if (needsSession && session === null) {
+          refuse(event, 'not-joined', `${event}: join a federation first`, ack);
+          return;
+        }
+        try {
+          body(params, ack);
+        } catch (error) {
+          log(`socket ${socket.id}: ${event} failed: ${(error as Error).stack ?? String(error)}`);
+          refuse(event, 'internal', `${event}: the server failed handling it`, ack);
+        }
+      });
+    };
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (!CLIENT_EVENTS.has(event)) {
+        refuse(event, 'unknown-event', `"${event}" is not a protocol event`, splitAck(args).ack);
+      }
+    });
+
+    handle(PROTOCOL_EVENTS.join, false, ([request], ack) => {
+      if (session !== null) {
+        refuse('join', 'malformed', `this connection already joined "${session.federation.id}"`, ack);
+        return;
+      }
+      const version = (request as { protocolVersion?: unknown } | null)?.protocolVersion;
+      if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
+        refuse('join', 'version', `protocol version ${version}, this server speaks ${PROTOCOL_VERSION}`, ack);
+        return;
+      }
+      const parsed = parseMessage(joinRequestSchema, request, 'join');
+      if (!parsed.ok) {
+        refuse('join', parsed.refusal.code, parsed.refusal.reason, ack);
+        return;
+      }
+      const federation = federations.get(parsed.value.federation);
+      if (!federation) {
+        refuse('join', 'unknown-federation', `no federation "${parsed.value.federation}"`, ack);
+        return;
+      }
+      const reply = federation.join(parsed.value, channel);
+      if (!reply.ok) {
+        refuse('join', reply.code, reply.reason, ack, federation);
+        return;
+      }
+      session = { federation, clientId: reply.clientId };
+      ack(reply);
+    });
+
+    handle(PROTOCOL_EVENTS.capabilities, true, ([report], ack) => {
+      const parsed = parseMessage(capabilityReportSchema, report, 'capabilities');
+      if (!parsed.ok) return refuse('capabilities', 'malformed', parsed.refusal.reason, ack);
+      const reply = session!.federation.capabilities(session!.clientId, parsed.value);
+      if (!reply.ok) return refuse('capabilities', reply.code, reply.reason, ack);
+      ack(reply);
+    });
+
+    handle(PROTOCOL_EVENTS.update, true, ([meta, attachment], ack) => {
+      const parsed = parseMessage(updateMetaSchema, meta, 'update');
+      if (!parsed.ok) return refuse('update', 'malformed', parsed.refusal.reason, ack);
+      if (parsed.value.federation !== session!.federation.id) {
+        return refuse(
+          'update',
+          'wrong-client',
+          `this connection belongs to "${session!.federation.id}"`,
+          ack,
+        );
+      }
+      const bytes = binaryAttachment(attachment);
+      if (bytes === null) return refuse('update', 'malformed', 'update: the binary update is missing', ack);
+      const reply = session!.federation.update(session!.clientId, parsed.value, bytes);
+      if (!reply.ok) return refuse('update', reply.code, reply.reason, ack);
+      ack(reply);
+    });
+
+    handle(PROTOCOL_EVENTS.heartbeat, true, ([beat], ack) => {
+      const parsed = parseMessage(heartbeatSchema, beat ?? {}, 'heartbeat');
+      if (!parsed.ok) return refuse('heartbeat', 'malformed', parsed.refusal.reason, ack);
+      ack(session!.federation.heartbeat(session!.clientId, parsed.value));
+    });
+
+    socket.on('disconnect', () => {
+      if (session) session.federation.disconnect(session.clientId, channel);
+    });
+  });
+}
