@@ -406,13 +406,6 @@ export class Federation extends EventEmitter {
   /** An uploaded update: every check before the strategy sees it, which validates it fully before folding in. */
   update(clientId: string, meta: UpdateMeta, bytes: Uint8Array): Reply<UpdateReply> {
     const event = 'update';
-    if (this.phase === 'finished') {
-      return refusal(
-        'finished',
-        `federation "${this.id}" has finished its ${this.config.rounds} rounds`,
-        event,
-      );
-    }
     if (this.registry.get(clientId)?.budget === undefined) {
       return refusal('not-ready', 'send a capability report before any update', event);
     }
@@ -425,6 +418,11 @@ export class Federation extends EventEmitter {
     }
     const open = this.open;
     if (open === null || this.phase !== 'training' || meta.round !== open.round) {
+      // A late update for a closed round says so, even once the federation has finished.
+      if (this.phase === 'finished' && !this.history.some((r) => r.round === meta.round)) {
+        const reason = `federation "${this.id}" has finished its ${this.config.rounds} rounds`;
+        return refusal('finished', reason, event);
+      }
       return refusal('wrong-round', this.wrongRoundReason(meta.round), event);
     }
     const offered = open.offers.get(clientId);

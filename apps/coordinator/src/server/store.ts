@@ -60,6 +60,7 @@ export class FederationStore {
   readonly folder: string;
   /** Writes of one file happen in order; a write waiting behind another is replaced by a newer one. */
   private readonly queues = new Map<string, { running: Promise<void>; pending: string | null }>();
+  private appends: Promise<void> = Promise.resolve();
 
   constructor(dataDir: string, federationId: string) {
     this.folder = path.resolve(dataDir, federationId);
@@ -109,13 +110,16 @@ export class FederationStore {
     return this.enqueue(this.clientsFile, JSON.stringify(records, null, 1));
   }
 
+  /** Appends in call order (one chain), so the log's lines keep the order of the refusals. */
   appendRefusal(entry: unknown): Promise<void> {
-    return appendFile(this.refusalsFile, `${JSON.stringify(entry)}\n`);
+    const line = `${JSON.stringify(entry)}\n`;
+    this.appends = this.appends.then(() => appendFile(this.refusalsFile, line)).catch(() => {});
+    return this.appends;
   }
 
   /** Resolves once every write queued so far is on disk. */
   async flush(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.running));
+    await Promise.all([...[...this.queues.values()].map((q) => q.running), this.appends]);
   }
 
   private enqueue(file: string, data: string): Promise<void> {
