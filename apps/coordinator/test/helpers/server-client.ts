@@ -69,7 +69,7 @@ export async function tempDir(): Promise<{ dir: string; remove: () => Promise<vo
 
 export async function startServer(
   dataDir: string,
-  federations: FederationConfigInput[] = [{}],
+  federations: Partial<FederationConfigInput>[] = [{}],
   resume = false,
 ): Promise<Coordinator> {
   const s = await tinySchema();
