@@ -15,6 +15,7 @@ import {
 } from '@fedhft/adapters';
 import {
   createStrategy,
+  decodeLimits,
   decodeModelPayload,
   decodeUpdate,
   encodeModelPayload,
@@ -23,7 +24,6 @@ import {
   type ClientProfile,
   type DecodeLimits,
   type EncodeOptions,
-  type ModelSchema,
   type StrategyName,
 } from '@fedhft/core';
 import { strategyOptions, type SimulationConfig } from './config';
@@ -151,25 +151,6 @@ const EVALUATION_NOTES = {
     'tfjs tensor buffers alive at the peak of local training (each buffer once), the frozen encoder included; ' +
     'trainingBytes is the part above what was alive when the round started',
 };
-
-/** Limits that accept exactly this run's model: names and shapes pinned, sizes generous. */
-export function decodeLimits(schema: ModelSchema): DecodeLimits {
-  const dims = [
-    ...schema.adapted.flatMap((w) => [w.dOut, w.dIn]),
-    ...schema.dense.flatMap((w) => w.shape),
-    schema.embeddingSize,
-  ];
-  return {
-    maxBytes: 2 ** 31,
-    maxWeights: Math.max(512, schema.adapted.length, schema.dense.length),
-    maxDim: Math.max(8192, ...dims),
-    // FLoRA's stacked download grows by the participants' ranks every round.
-    maxRank: 2 ** 20,
-    expected: new Map(schema.adapted.map(({ name, dOut, dIn }) => [name, { dOut, dIn }])),
-    expectedDense: new Map(schema.dense.map(({ name, shape }) => [name, shape])),
-    expectedHead: { embeddingSize: schema.embeddingSize, numClasses: schema.numClasses },
-  };
-}
 
 /** ceil-free selection: round(participation x clients), at least one, drawn by a seeded shuffle per round. */
 export function selectClients(

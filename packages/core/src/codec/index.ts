@@ -3,6 +3,7 @@ export { CodecError } from './errors';
 export type { CodecErrorCode } from './errors';
 export { DEFAULT_DECODE_LIMITS } from './limits';
 export type { DecodeLimits } from './limits';
+export { decodeLimits } from './schema-limits';
 export type { Precision } from './tensor';
 export type { EncodeOptions } from './client-update';
 export { decodeUpdate, encodeUpdate, updateFloatCount } from './client-update';
