@@ -1,5 +1,6 @@
 /**
- * The coordinator's command line. `simulate` runs a whole federation in this process (npm run simulate -- --help).
+ * The coordinator's command line. `simulate` runs a whole federation in this process (npm run simulate -- --help);
+ * `start` runs the socket.io coordinator.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { loadConfig } from './simulate/config';
 import { ENCODER_NAMES } from './simulate/encoders';
 import { writePlots } from './simulate/plot';
 import { fullReport } from './simulate/report';
+import { runStart } from './server/start';
 
 const PRECISIONS = ['fp32', 'fp16', 'int8'];
 import { runSimulation, type ProgressEvent, type SimulationResult } from './simulate/run';
@@ -283,6 +285,23 @@ export function buildProgram(): Command {
       stringList,
     )
     .action(plot);
+  program
+    .command('start')
+    .description('run the coordinator server (socket.io) for one or more federations')
+    .option('-c, --config <file>', 'JSON config: host, port, dataDir and the federations')
+    .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'port (default 8080)', number)
+    .option('--data-dir <dir>', 'checkpoints and client registries (default ./coordinator-data)')
+    .option('--resume', 'continue the federations saved in the data folder')
+    .option('--federation <id>', 'without --config: the federation id (default "default")')
+    .option('--token <token>', 'without --config: its join token (default $FEDHFT_TOKEN, else random)')
+    .option('--encoder <name|folder>', `without --config: ${ENCODER_NAMES.join(', ')} or a BERT folder`)
+    .addOption(new Option('--strategy <name>', 'without --config: strategy').choices([...STRATEGY_NAMES]))
+    .option('--rounds <n>', 'without --config: federated rounds', number)
+    .option('--min-clients <n>', 'without --config: fewest updates a round aggregates', number)
+    .action(async (flags) => {
+      await runStart(flags);
+    });
   return program;
 }
 

@@ -6,3 +6,4 @@ export * from './http';
 export * from './model';
 export * from './refusals';
 export * from './store';
+export * from './start';
