@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStrategy, decodeUpdate, type StrategyName } from '@fedhft/core';
-import { decodeLimits } from '../src/federation/rounds';
+import { createStrategy, decodeLimits, decodeUpdate, type StrategyName } from '@fedhft/core';
 import { federationStrategyOptions, type Coordinator } from '../src/server/index';
 import {
   BIG,

@@ -1,25 +1,6 @@
-import { seededRandom, type DecodeLimits, type ModelSchema } from '@fedhft/core';
+import { seededRandom } from '@fedhft/core';
 
-/** Round helpers the simulator and the socket.io coordinator share, so both decode and select alike. */
-
-/** Limits that accept exactly this run's model: names and shapes pinned, sizes generous. */
-export function decodeLimits(schema: ModelSchema): DecodeLimits {
-  const dims = [
-    ...schema.adapted.flatMap((w) => [w.dOut, w.dIn]),
-    ...schema.dense.flatMap((w) => w.shape),
-    schema.embeddingSize,
-  ];
-  return {
-    maxBytes: 2 ** 31,
-    maxWeights: Math.max(512, schema.adapted.length, schema.dense.length),
-    maxDim: Math.max(8192, ...dims),
-    // FLoRA's stacked download grows by the participants' ranks every round.
-    maxRank: 2 ** 20,
-    expected: new Map(schema.adapted.map(({ name, dOut, dIn }) => [name, { dOut, dIn }])),
-    expectedDense: new Map(schema.dense.map(({ name, shape }) => [name, shape])),
-    expectedHead: { embeddingSize: schema.embeddingSize, numClasses: schema.numClasses },
-  };
-}
+/** Round helpers the simulator and the socket.io coordinator share, so both select clients alike. */
 
 /**
  * ceil-free selection: round(participation x clients), at least one, drawn by a seeded shuffle per round.

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import {
   CodecError,
   createStrategy,
+  decodeLimits,
   decodeUpdate,
   encodeModelPayload,
   type CapabilityReport,
@@ -27,7 +28,7 @@ import {
   type UpdateMeta,
   type UpdateReply,
 } from '@fedhft/core';
-import { decodeLimits, selectClients } from '../federation/rounds';
+import { selectClients } from '../federation/rounds';
 import { budgetFor, ClientRegistry, type ClientView } from './clients';
 import { federationStrategyOptions, type FederationConfig } from './config';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';

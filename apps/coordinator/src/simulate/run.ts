@@ -20,12 +20,12 @@ import {
   decodeUpdate,
   encodeModelPayload,
   encodeUpdate,
-  seededRandom,
   type ClientProfile,
   type DecodeLimits,
   type EncodeOptions,
   type StrategyName,
 } from '@fedhft/core';
+import { selectClients } from '../federation/rounds';
 import { strategyOptions, type SimulationConfig } from './config';
 import {
   describeClients,
@@ -152,23 +152,8 @@ const EVALUATION_NOTES = {
     'trainingBytes is the part above what was alive when the round started',
 };
 
-/** ceil-free selection: round(participation x clients), at least one, drawn by a seeded shuffle per round. */
-export function selectClients(
-  ids: readonly string[],
-  participation: number,
-  seed: number,
-  round: number,
-): string[] {
-  const count = Math.max(1, Math.round(participation * ids.length));
-  if (count >= ids.length) return [...ids];
-  const random = seededRandom(`simulate:select:${seed}:${round}`);
-  const order = [...ids];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order.slice(0, count).sort();
-}
+// Shared with the coordinator server; re-exported for the simulator's callers.
+export { selectClients };
 
 function maxByBudget(entries: { budget: number; value: number }[]): Record<string, number> {
   const result: Record<string, number> = {};
