@@ -31,11 +31,19 @@ const KEY_PREFIX = 'base_model.model.';
 export function peftNamingOf(encoder: Encoder): PeftNaming {
   const own = (encoder as Partial<{ peftNaming(): PeftNaming }>).peftNaming;
   if (typeof own === 'function') return own.call(encoder);
-  const names = new Set(encoder.adaptableWeights().map((w) => w.name));
+  return weightNameNaming(
+    encoder.id,
+    encoder.adaptableWeights().map((w) => w.name),
+  );
+}
+
+/** Naming scheme `fedhft`: module paths are our own weight names (encoders without a PyTorch module tree). */
+export function weightNameNaming(encoderId: string, weightNames: readonly string[]): PeftNaming {
+  const names = new Set(weightNames);
   return {
     scheme: 'fedhft',
     module: (name) => {
-      if (!names.has(name)) throw new Error(`${encoder.id} has no adaptable weight ${name}`);
+      if (!names.has(name)) throw new Error(`${encoderId} has no adaptable weight ${name}`);
       return name;
     },
     weightOf: (module) => (names.has(module) ? module : undefined),
@@ -86,14 +94,35 @@ export function exportPeftAdapter(
   options: PeftExportOptions = {},
 ): PeftAdapter {
   const factors = source instanceof LoraAdapters ? source.exportFactors() : source;
+  const dropout = options.dropout ?? (source instanceof LoraAdapters ? source.config.dropout : 0);
+  const model = { id: encoder.id, weights: encoder.adaptableWeights(), naming: peftNamingOf(encoder) };
+  return exportPeftFactors(model, factors, { ...options, dropout });
+}
+
+/** What a PEFT export needs of the base model: its id, adapted weight shapes and module naming. */
+export interface PeftModelShape {
+  readonly id: string;
+  readonly weights: readonly { readonly name: string; readonly dOut: number; readonly dIn: number }[];
+  readonly naming: PeftNaming;
+}
+
+/**
+ * exportPeftAdapter without a loaded encoder: the coordinator keeps only shapes and naming, and exports each
+ * cluster's factors. `metadata` is added to the safetensors header (strings only).
+ */
+export function exportPeftFactors(
+  model: PeftModelShape,
+  factors: AdapterFactors,
+  options: PeftExportOptions & { readonly metadata?: Readonly<Record<string, string>> } = {},
+): PeftAdapter {
   if (!(factors instanceof Map) || factors.size === 0) throw new Error('no LoRA factors to export');
-  const naming = peftNamingOf(encoder);
-  const weights = new Map(encoder.adaptableWeights().map((w) => [w.name, w]));
+  const naming = model.naming;
+  const weights = new Map(model.weights.map((w) => [w.name, w]));
   const tensors = [];
   const entries = [...factors];
   for (const [name, f] of entries) {
     const weight = weights.get(name);
-    if (!weight) throw new Error(`${encoder.id} has no adaptable weight ${name}`);
+    if (!weight) throw new Error(`${model.id} has no adaptable weight ${name}`);
     if (f.dOut !== weight.dOut || f.dIn !== weight.dIn) {
       throw new Error(
         `factors for ${name} are [${f.dOut} x ${f.dIn}], the weight is [${weight.dOut} x ${weight.dIn}]`,
@@ -118,12 +147,12 @@ export function exportPeftAdapter(
     if (f.rank !== rank) rankPattern[naming.module(name)] = f.rank;
     if (alphaOf(f) !== alpha) alphaPattern[naming.module(name)] = alphaOf(f);
   }
-  const dropout = options.dropout ?? (source instanceof LoraAdapters ? source.config.dropout : 0);
+  const dropout = options.dropout ?? 0;
   const taskType = options.taskType === undefined ? 'FEATURE_EXTRACTION' : options.taskType;
   const config: Record<string, unknown> = {
     alpha_pattern: alphaPattern,
     auto_mapping: null,
-    base_model_name_or_path: options.baseModel === undefined ? encoder.id : options.baseModel,
+    base_model_name_or_path: options.baseModel === undefined ? model.id : options.baseModel,
     bias: 'none',
     fan_in_fan_out: false,
     inference_mode: true,
@@ -143,9 +172,10 @@ export function exportPeftAdapter(
     use_rslora: false,
   };
   const bytes = writeSafetensors(tensors, {
+    ...options.metadata,
     format: 'pt',
     'fedhft.naming': naming.scheme,
-    'fedhft.encoder': encoder.id,
+    'fedhft.encoder': model.id,
   });
   return { config, weights: bytes };
 }
