@@ -20,6 +20,11 @@ export const PROTOCOL_EVENTS = {
   update: 'update',
   /** client -> server: Heartbeat, ack HeartbeatReply. */
   heartbeat: 'heartbeat',
+  /**
+   * client -> server: DemoShardRequest, ack DemoShardReply. Demo federations only: the server hands a joined
+   * client a shard of a public demo corpus (not anyone's data), so a page can take part without files.
+   */
+  demoShard: 'demo-shard',
   /** server -> client: OfferMessage (+ binary model payload for 'train'). */
   offer: 'offer',
   /** server -> client: RoundNotice (a round started, was aggregated or failed). */
@@ -28,7 +33,8 @@ export const PROTOCOL_EVENTS = {
   refused: 'refused',
 } as const;
 
-export type ClientEvent = (typeof PROTOCOL_EVENTS)['join' | 'capabilities' | 'update' | 'heartbeat'];
+export type ClientEvent = (typeof PROTOCOL_EVENTS)[
+  'join' | 'capabilities' | 'update' | 'heartbeat' | 'demoShard'];
 
 /** Machine-readable refusal reasons (the text says the rest). */
 export const REFUSAL_CODES = [
@@ -48,6 +54,7 @@ export const REFUSAL_CODES = [
   'too-large', // over the federation's message size limit
   'bad-payload', // the binary part does not decode (codec error) or the strategy refuses it
   'finished', // the federation has run all its rounds
+  'unavailable', // the federation does not offer this (e.g. a demo shard without a demo corpus)
   'internal', // the server failed handling it (logged there)
 ] as const;
 
@@ -249,6 +256,30 @@ export const refusalSchema = z.strictObject({
   reason: z.string(),
   event: z.string().optional(),
 });
+
+/** A demo shard request has no options: the server picks the shard (the same one again on a reconnect). */
+export const demoShardRequestSchema = z.strictObject({});
+export type DemoShardRequest = z.infer<typeof demoShardRequestSchema>;
+
+export const demoShardSchema = z
+  .strictObject({
+    /** Which of the corpus's `count` non-IID shards this is. */
+    index: z.number().int().nonnegative(),
+    count: z.number().int().positive(),
+    /** The public corpus it comes from, e.g. 'spam-assassin'. */
+    corpus: z.string(),
+    labelNames: z.array(z.string()),
+    texts: z.array(z.string()),
+    labels: z.array(z.number().int().nonnegative()),
+    /** Says that this is public demo data sent by the server, not the person's own data. */
+    notice: z.string(),
+  })
+  .refine((shard) => shard.texts.length === shard.labels.length, 'texts and labels differ in length')
+  .refine((shard) => shard.index < shard.count, 'index must be below count');
+export type DemoShard = z.infer<typeof demoShardSchema>;
+
+export const demoShardReplySchema = z.strictObject({ ok: z.literal(true), shard: demoShardSchema });
+export type DemoShardReply = z.infer<typeof demoShardReplySchema>;
 
 /** The binary attachment as it arrives: Buffer in Node (a Uint8Array), ArrayBuffer in browsers. */
 export function binaryAttachment(value: unknown): Uint8Array | null {
