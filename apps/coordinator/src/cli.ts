@@ -293,12 +293,26 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port (default 8080)', number)
     .option('--data-dir <dir>', 'checkpoints and client registries (default ./coordinator-data)')
     .option('--resume', 'continue the federations saved in the data folder')
-    .option('--federation <id>', 'without --config: the federation id (default "default")')
+    .option(
+      '--demo',
+      'without --config: the demo federation (USE Lite, FedHFT, SpamAssassin demo shards; npm start)',
+    )
+    .option(
+      '--federation <id>',
+      'without --config: the federation id (default "default", "demo" with --demo)',
+    )
     .option('--token <token>', 'without --config: its join token (default $FEDHFT_TOKEN, else random)')
+    .option(
+      '--admin-token <token>',
+      'without --config: token of the start/pause controls (default $FEDHFT_ADMIN_TOKEN, else random)',
+    )
     .option('--encoder <name|folder>', `without --config: ${ENCODER_NAMES.join(', ')} or a BERT folder`)
     .addOption(new Option('--strategy <name>', 'without --config: strategy').choices([...STRATEGY_NAMES]))
     .option('--rounds <n>', 'without --config: federated rounds', number)
     .option('--min-clients <n>', 'without --config: fewest updates a round aggregates', number)
+    .option('--no-pages', 'no client page or dashboard (HTTP API and model files only)')
+    .option('--no-client-page', 'the dashboard but not the client page')
+    .option('--no-web', 'socket.io only: no HTTP API, model files or pages')
     .action(async (flags) => {
       await runStart(flags);
     });

@@ -1,2 +1,3 @@
 export * from './simulate/index';
 export * from './server/index';
+export * from './http/index';

@@ -29,6 +29,22 @@ const trainSchema = z.strictObject({
   loraDropout: z.number().min(0).lt(1).default(0.1),
 });
 
+/** A public corpus split into non-IID shards that the server hands to clients asking for demo data. */
+export const demoConfigSchema = z.strictObject({
+  /** The npm-shipped corpus (works offline after npm install). */
+  corpus: z.enum(['spam-assassin']).default('spam-assassin'),
+  /** Number of shards; clients get them in turn (a reconnecting client gets its own again). */
+  shards: z.number().int().min(2).max(1000).default(8),
+  /** Dirichlet concentration of the label skew across shards (small: each shard mostly one label). */
+  alpha: z.number().positive().default(0.5),
+  /** Examples drawn from the corpus for all shards together. */
+  examples: z.number().int().positive().default(1200),
+  /** Texts are cut to this many characters. */
+  maxLength: z.number().int().positive().max(100_000).default(600),
+  seed: z.number().int().default(0),
+});
+export type DemoConfig = z.output<typeof demoConfigSchema>;
+
 export const federationConfigSchema = z
   .strictObject({
     /** Names the federation in join requests, URLs and the data folder. */
@@ -39,6 +55,15 @@ export const federationConfigSchema = z
       .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits and . _ - only'),
     /** Shared secret a client must present to join. */
     token: z.string().min(8),
+    /**
+     * Bearer token of the HTTP controls (start, pause); distinct from `token`, which any client holds. Without
+     * one the controls are refused (`start` generates one and prints it).
+     */
+    adminToken: z.string().min(8).optional(),
+    /** Start rounds as soon as enough clients are ready; false: wait for a start from the HTTP controls. */
+    autoStart: z.boolean().default(true),
+    /** Demo data for clients that ask for it (PROTOCOL_EVENTS.demoShard). */
+    demo: demoConfigSchema.optional(),
     description: z.string().default(''),
     /** Encoder every client loads: 'use-lite', 'bert-mini' or a BERT folder (the server reads its shapes). */
     encoder: z.string().min(1).default('use-lite'),
@@ -100,6 +125,13 @@ export const federationConfigSchema = z
           path: ['levers', key],
         });
       }
+    }
+    if (config.adminToken !== undefined && config.adminToken === config.token) {
+      context.addIssue({
+        code: 'custom',
+        message: 'adminToken must differ from token (clients hold the token)',
+        path: ['adminToken'],
+      });
     }
     if (config.clusters !== undefined && config.strategy !== 'fedhft' && config.strategy !== 'heterofl') {
       context.addIssue({

@@ -8,6 +8,8 @@ import {
   encodeModelPayload,
   type CapabilityReport,
   type ClientProfile,
+  type ClusterModel,
+  type DemoShardReply,
   type DecodeLimits,
   type EncodeOptions,
   type FederationInfo,
@@ -28,9 +30,11 @@ import {
   type UpdateMeta,
   type UpdateReply,
 } from '@fedhft/core';
+import type { PeftNaming } from '@fedhft/adapters';
 import { selectClients } from '../federation/rounds';
 import { budgetFor, ClientRegistry, type ClientView } from './clients';
 import { federationStrategyOptions, type FederationConfig } from './config';
+import type { DemoShards, DemoShardSummary } from './demo-shards';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
 import { FederationStore, type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './store';
 
@@ -59,6 +63,10 @@ export interface FederationSetup {
   readonly schema: ModelSchema;
   /** Starting head (initialHead 'random': the CLI draws it from the encoder); the strategy's default if absent. */
   readonly initialHead?: HeadParams;
+  /** Demo shards for clients that ask (config.demo); without them such requests are refused. */
+  readonly demo?: DemoShards;
+  /** How adapter exports name the encoder's modules (PEFT); our own weight names when absent. */
+  readonly peft?: { readonly encoderId: string; readonly naming: PeftNaming };
 }
 
 export interface FederationRuntime {
@@ -87,6 +95,8 @@ export interface RoundRecord {
   /** Selected for training but no update by the deadline. */
   readonly missing: string[];
   readonly bytes: { readonly upload: number; readonly download: number };
+  /** Budget level of each selected client in this round (absent in checkpoints from before it existed). */
+  readonly budgets?: Record<string, number>;
   /** What participants reported about their round. */
   readonly clientMetrics: Record<string, ReportedRoundMetrics>;
   /** Participants' personalized accuracy weighted by held-out size (when they reported it). */
@@ -113,6 +123,8 @@ export interface FederationState {
   readonly description: string;
   readonly strategy: string;
   readonly phase: Phase;
+  /** No new round starts while paused (an open round still runs to its end). */
+  readonly paused: boolean;
   /** The open round, or the next one. */
   readonly round: number;
   readonly totalRounds: number;
@@ -121,6 +133,8 @@ export interface FederationState {
   readonly openRound: OpenRoundView | null;
   readonly history: RoundRecord[];
   readonly refusals: RefusalSummary;
+  /** Demo shards and who holds them (null: no demo corpus). */
+  readonly demo: DemoShardSummary[] | null;
 }
 
 /** What happened, without the federation id and time every event carries. */
@@ -143,6 +157,8 @@ export type FederationEventBody =
   | { readonly type: 'round-closed'; readonly record: RoundRecord }
   | { readonly type: 'checkpoint'; readonly nextRound: number; readonly file: string }
   | { readonly type: 'refused'; readonly entry: RefusalEntry }
+  | { readonly type: 'run-state'; readonly paused: boolean }
+  | { readonly type: 'demo-shard'; readonly clientId: string; readonly index: number }
   | { readonly type: 'finished' };
 
 export type FederationEvent = { readonly federation: string; readonly at: number } & FederationEventBody;
@@ -180,6 +196,8 @@ export class Federation extends EventEmitter {
   readonly schema: ModelSchema;
   readonly store: FederationStore;
   readonly refusals: RefusalLog;
+  readonly demo: DemoShards | null;
+  readonly peft: FederationSetup['peft'] | null;
   private readonly registry: ClientRegistry;
   private readonly channels = new Map<string, ClientChannel>();
   private readonly limits: DecodeLimits;
@@ -196,6 +214,9 @@ export class Federation extends EventEmitter {
   private open: OpenRound | null = null;
   private startTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private paused: boolean;
+  /** The cluster models of the last round aggregated by this process (exports read them). */
+  private latestModels: { readonly round: number; readonly models: readonly ClusterModel[] } | null = null;
 
   private constructor(
     setup: FederationSetup,
@@ -220,6 +241,9 @@ export class Federation extends EventEmitter {
     };
     this.tokenDigest = digest(config.token);
     this.registry = state.registry;
+    this.demo = setup.demo ?? null;
+    this.peft = setup.peft ?? null;
+    this.paused = !config.autoStart;
     this.history = state.history;
     this.refusals = new RefusalLog((entry) => this.onRefusal(entry));
     this.strategy = this.newStrategy();
@@ -242,11 +266,17 @@ export class Federation extends EventEmitter {
     }
     let registry = new ClientRegistry();
     let refusalCounts: unknown = null;
+    let demoAssignments: unknown = null;
     if (checkpoint !== null) {
-      const saved = (await store.readClients()) as { clients?: unknown; refusals?: unknown } | null;
+      const saved = (await store.readClients()) as {
+        clients?: unknown;
+        refusals?: unknown;
+        demo?: unknown;
+      } | null;
       if (saved !== null) {
         registry = ClientRegistry.fromJSON(saved.clients);
         refusalCounts = saved.refusals;
+        demoAssignments = saved.demo;
       }
     }
     const federation = new Federation(setup, runtime, {
@@ -258,6 +288,7 @@ export class Federation extends EventEmitter {
       throw new Error(`${store.checkpointFile}: nextRound disagrees with the strategy snapshot`);
     }
     federation.refusals.restoreCounts(refusalCounts);
+    federation.demo?.restore(demoAssignments);
     if (checkpoint === null) await federation.checkpoint();
     federation.log(
       checkpoint === null
@@ -293,6 +324,7 @@ export class Federation extends EventEmitter {
       description: this.config.description,
       strategy: this.config.strategy,
       phase: this.phase,
+      paused: this.paused,
       round: this.nextRound,
       totalRounds: this.config.rounds,
       minClients: this.config.minClients,
@@ -311,7 +343,35 @@ export class Federation extends EventEmitter {
             },
       history: [...this.history],
       refusals: this.refusals.summary(),
+      demo: this.demo?.summary() ?? null,
     };
+  }
+
+  /** The cluster models (deltas and heads) of the last round this process aggregated; null before one. */
+  clusterModels(): { readonly round: number; readonly models: readonly ClusterModel[] } | null {
+    return this.latestModels;
+  }
+
+  // --- run controls ----------------------------------------------------------------------------------------
+
+  /** Holds back new rounds; an open round still closes as usual. */
+  pauseRounds(): void {
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    if (this.paused) return;
+    this.paused = true;
+    this.log(`federation ${this.id}: paused`);
+    this.emitEvent({ type: 'run-state', paused: true });
+  }
+
+  /** Lets rounds start again (at once when enough clients are ready). */
+  startRounds(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.log(`federation ${this.id}: started`);
+      this.emitEvent({ type: 'run-state', paused: false });
+    }
+    this.scheduleStart();
   }
 
   /** The strategy's snapshot now; between rounds only (it is what the next checkpoint would hold). */
@@ -490,6 +550,17 @@ export class Federation extends EventEmitter {
     return { ok: true, round: open.round, received: open.received.size };
   }
 
+  /** A joined client's demo shard (public demo data, sent to that client only). */
+  demoShard(clientId: string): Reply<DemoShardReply> {
+    if (this.demo === null) {
+      return refusal('unavailable', `federation "${this.id}" has no demo corpus`, 'demo-shard');
+    }
+    const shard = this.demo.shardFor(clientId);
+    void this.saveClients();
+    this.emitEvent({ type: 'demo-shard', clientId, index: shard.index });
+    return { ok: true, shard };
+  }
+
   /** Records a refusal concerning this federation (the socket layer calls it for everything it refuses). */
   refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>): void {
     this.refusals.record({ at: Date.now(), federation: this.id, ...entry });
@@ -511,11 +582,11 @@ export class Federation extends EventEmitter {
   }
 
   private scheduleStart(): void {
-    if (this.stopped || this.phase !== 'waiting' || this.startTimer !== null) return;
+    if (this.stopped || this.paused || this.phase !== 'waiting' || this.startTimer !== null) return;
     if (this.registry.ready().length < this.config.minClients) return;
     this.startTimer = setTimeout(() => {
       this.startTimer = null;
-      if (this.stopped || this.phase !== 'waiting') return;
+      if (this.stopped || this.paused || this.phase !== 'waiting') return;
       if (this.registry.ready().length < this.config.minClients) return;
       try {
         this.startRound();
@@ -633,12 +704,14 @@ export class Federation extends EventEmitter {
         upload: [...open.received.values()].reduce((sum, r) => sum + r.bytes, 0),
         download: [...open.offers.values()].reduce((sum, o) => sum + (o.payload?.byteLength ?? 0), 0),
       },
+      budgets: Object.fromEntries([...open.offers].map(([id, o]) => [id, o.profile.budget])),
       clientMetrics,
       personalizedAccuracy: weightedAccuracy(Object.values(clientMetrics)),
     };
     let record: RoundRecord;
     if (participants.length >= config.minClients) {
       const summary = this.strategy.finishRound(open.round);
+      this.latestModels = { round: open.round, models: summary.clusterModels };
       this.lastSnapshot = this.strategy.snapshot();
       this.nextRound = open.round + 1;
       record = {
@@ -733,7 +806,11 @@ export class Federation extends EventEmitter {
   private async saveClients(): Promise<void> {
     const { total, byCode } = this.refusals.summary();
     try {
-      await this.store.writeClients({ clients: this.registry.toJSON(), refusals: { total, byCode } });
+      await this.store.writeClients({
+        clients: this.registry.toJSON(),
+        refusals: { total, byCode },
+        ...(this.demo ? { demo: this.demo.toJSON() } : {}),
+      });
     } catch (error) {
       this.log(`federation ${this.id}: could not save the client registry: ${(error as Error).message}`);
     }

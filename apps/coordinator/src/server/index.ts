@@ -7,3 +7,4 @@ export * from './model';
 export * from './refusals';
 export * from './store';
 export * from './start';
+export * from './demo-shards';

@@ -1,5 +1,6 @@
 import {
   capabilityReportSchema,
+  demoShardRequestSchema,
   heartbeatSchema,
   joinRequestSchema,
   parseMessage,
@@ -27,6 +28,7 @@ const CLIENT_EVENTS = new Set<string>([
   PROTOCOL_EVENTS.capabilities,
   PROTOCOL_EVENTS.update,
   PROTOCOL_EVENTS.heartbeat,
+  PROTOCOL_EVENTS.demoShard,
 ]);
 
 function splitAck(args: unknown[]): { params: unknown[]; ack: Ack | null } {
@@ -164,6 +166,14 @@ export function attachSocketHandlers(
       const parsed = parseMessage(heartbeatSchema, beat ?? {}, 'heartbeat');
       if (!parsed.ok) return refuse('heartbeat', 'malformed', parsed.refusal.reason, ack);
       ack(session!.federation.heartbeat(session!.clientId, parsed.value));
+    });
+
+    handle(PROTOCOL_EVENTS.demoShard, true, ([request], ack) => {
+      const parsed = parseMessage(demoShardRequestSchema, request ?? {}, 'demo-shard');
+      if (!parsed.ok) return refuse('demo-shard', 'malformed', parsed.refusal.reason, ack);
+      const reply = session!.federation.demoShard(session!.clientId);
+      if (!reply.ok) return refuse('demo-shard', reply.code, reply.reason, ack);
+      ack(reply);
     });
 
     socket.on('disconnect', () => {

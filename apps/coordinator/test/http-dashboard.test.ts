@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { io, type Socket } from 'socket.io-client';
+import { attachWeb, createPages, type DashboardSnapshot, type Pages, type Web } from '../src/http/index';
+import type { Coordinator, FederationEvent } from '../src/server/index';
+import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+
+let coordinator: Coordinator | null = null;
+let web: Web | null = null;
+let pages: Pages | null = null;
+let sockets: Socket[] = [];
+let clients: TestClient[] = [];
+let cleanup: (() => Promise<void>) | null = null;
+
+afterEach(async () => {
+  for (const s of sockets) s.close();
+  sockets = [];
+  for (const client of clients) client.close();
+  clients = [];
+  await web?.close();
+  web = null;
+  await pages?.close();
+  pages = null;
+  await coordinator?.close();
+  coordinator = null;
+  await cleanup?.();
+  cleanup = null;
+});
+
+describe('dashboard', () => {
+  it('pushes a snapshot on connect, then the events and snapshots of a round; it is read-only', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await startServer(tmp.dir);
+    web = await attachWeb(coordinator, { pages: false });
+    const socket = io(`${coordinator.url}/dashboard`, { transports: ['websocket'], forceNew: true });
+    sockets.push(socket);
+    const events: FederationEvent[] = [];
+    const snapshots: DashboardSnapshot[] = [];
+    socket.on('event', (event: FederationEvent) => void events.push(event));
+    socket.on('snapshot', (snapshot: DashboardSnapshot) => void snapshots.push(snapshot));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
+    await expect.poll(() => snapshots.length).toBeGreaterThan(0);
+    expect(snapshots[0]!.federations[0]!.state).toMatchObject({ id: 'sentiment', clients: [] });
+
+    const refusal = (await socket.timeout(5_000).emitWithAck('pause', {})) as Record<string, unknown>;
+    expect(refusal).toMatchObject({ ok: false, reason: expect.stringMatching(/read-only/) });
+
+    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const a = await TestClient.ready(coordinator.url, 1, BIG);
+    const b = await TestClient.ready(coordinator.url, 2, BIG);
+    clients.push(a, b);
+    await Promise.all([a.playRound(0), b.playRound(0)]);
+    await closed;
+    const types = () => events.map((e) => e.type);
+    await expect.poll(types).toContain('round-closed');
+    expect(types()).toEqual(
+      expect.arrayContaining(['client-joined', 'capabilities', 'round-started', 'update-accepted']),
+    );
+    await expect.poll(() => snapshots.at(-1)!.federations[0]!.metrics.rounds.length).toBe(1);
+    const last = snapshots.at(-1)!.federations[0]!;
+    expect(last.state.clients).toHaveLength(2);
+    expect(last.metrics.rounds[0]).toMatchObject({ round: 0, status: 'aggregated', participants: 2 });
+  });
+
+  it('serves the dashboard page and its script through Vite at /dashboard/', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await startServer(tmp.dir);
+    pages = await createPages({ client: false, dashboard: true });
+    coordinator.use(pages.handler);
+    const redirect = await fetch(`${coordinator.url}/dashboard`, { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get('location')).toBe('/dashboard/');
+    const html = await (await fetch(`${coordinator.url}/dashboard/`)).text();
+    expect(html).toContain('id="accuracy-chart"');
+    expect(html).toContain('/dashboard/@vite/client');
+    const script = await fetch(`${coordinator.url}/dashboard/src/views.ts`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    // Not the client page's: nothing is served at / without it.
+    expect((await fetch(`${coordinator.url}/`)).status).toBe(404);
+  });
+});
