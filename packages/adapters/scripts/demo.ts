@@ -1,7 +1,6 @@
 /**
- * `npm start` (until the coordinator exists): fine-tunes masked LoRA adapters inside USE Lite on the offline
- * SpamAssassin corpus shipped by npm, as one FedHFT client would, and reports held-out accuracy and the size of
- * the update it would upload.
+ * `npm run demo`: fine-tunes masked LoRA adapters inside USE Lite on the offline SpamAssassin corpus shipped by
+ * npm, as one FedHFT client would, and reports held-out accuracy and the size of the update it would upload.
  */
 import { parseArgs } from 'node:util';
 import {
