@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { attachWeb, createPages, type DashboardSnapshot, type Pages, type Web } from '../src/http/index';
+import {
+  attachWeb,
+  createPages,
+  REPO_ROOT,
+  type DashboardSnapshot,
+  type Pages,
+  type Web,
+} from '../src/http/index';
 import type { Coordinator, FederationEvent } from '../src/server/index';
 import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
 
@@ -80,6 +87,11 @@ describe('dashboard', () => {
     const script = await fetch(`${coordinator.url}/dashboard/src/views.ts`);
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/javascript/);
+    // Vite reads only the page's folder and node_modules: not the repository's other files (configs, state).
+    expect((await fetch(`${coordinator.url}/dashboard/@fs${REPO_ROOT}/package.json`)).status).toBe(403);
+    expect(
+      (await fetch(`${coordinator.url}/dashboard/@fs${REPO_ROOT}/node_modules/chart.js/package.json`)).status,
+    ).toBe(200);
     // Not the client page's: nothing is served at / without it.
     expect((await fetch(`${coordinator.url}/`)).status).toBe(404);
   });

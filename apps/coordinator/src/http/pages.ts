@@ -46,6 +46,15 @@ function viteHandler(vite: ViteDevServer): RequestHandler {
 
 const SERVER = { middlewareMode: true, hmr: false, ws: false, watch: null } as const;
 
+/**
+ * What Vite may read and serve (/@fs/ included): the page's folder, the workspace packages it imports and
+ * node_modules. Vite's default is the whole workspace, which would expose config files holding tokens and the
+ * coordinator's state folder.
+ */
+function allowed(...folders: string[]) {
+  return { strict: true, allow: [...folders, path.join(REPO_ROOT, 'node_modules')] };
+}
+
 export async function createPages(options: PagesOptions = {}): Promise<Pages> {
   const { createServer } = await import('vite');
   const servers: ViteDevServer[] = [];
@@ -61,7 +70,7 @@ export async function createPages(options: PagesOptions = {}): Promise<Pages> {
         cacheDir: path.join(REPO_ROOT, 'node_modules/.vite-dashboard'),
         clearScreen: false,
         logLevel: 'warn',
-        server: SERVER,
+        server: { ...SERVER, fs: allowed(DASHBOARD_ROOT) },
       });
       servers.push(vite);
       dashboard = viteHandler(vite);
@@ -80,7 +89,14 @@ export async function createPages(options: PagesOptions = {}): Promise<Pages> {
         cacheDir: path.join(REPO_ROOT, 'node_modules/.vite-coordinator-client'),
         clearScreen: false,
         logLevel: 'warn',
-        server: SERVER,
+        server: {
+          ...SERVER,
+          fs: allowed(
+            CLIENT_ROOT,
+            path.join(REPO_ROOT, 'packages/core'),
+            path.join(REPO_ROOT, 'packages/adapters'),
+          ),
+        },
       });
       servers.push(vite);
       client = viteHandler(vite);
