@@ -353,6 +353,35 @@ describe('FedHFT offers', () => {
     }
   });
 
+  it('downloadRank sends factors of that rank: truncation error at rank r, exact once it suffices', () => {
+    // Two rank-1 uploads on different rows make a rank-2 cluster delta; the schema's r is 1.
+    const uploads = [
+      { id: 'a', upload: factors([0, 1], [1, 2], [1, 2, 3]), head: HEAD_A },
+      { id: 'b', upload: factors([2, 3], [3, 1], [1, 0, -1]), head: HEAD_B },
+    ];
+    const offers = [undefined, 2].map((downloadRank) => {
+      const strategy = new FedHftStrategy(SCHEMA, {
+        clusters: 1,
+        maskTiming: 'post',
+        ...(downloadRank === undefined ? {} : { downloadRank }),
+      });
+      const { summary } = runRound(strategy, 0, uploads);
+      const offer = trainOffer(strategy.offer(profile('a'), 1));
+      if (offer.payload.adapters.kind !== 'mixture') throw new Error('expected a mixture download');
+      const factorsOfQ = offer.payload.adapters.factors.get('q')!;
+      const target = summary.clusterModels[0]!.deltas.get('q')!;
+      const product = lowRankProduct(factorsOfQ);
+      const error = Math.hypot(...Array.from(target, (v, i) => v - product[i]!)) / Math.hypot(...target);
+      // The client still trains a fresh rank-r LoRA whatever the download's rank.
+      return { rank: factorsOfQ.rank, planRank: offer.plan.rank, error };
+    });
+    expect(offers[0]).toMatchObject({ rank: 1, planRank: 1 });
+    expect(offers[0]!.error).toBeGreaterThan(0.1);
+    expect(offers[1]).toMatchObject({ rank: 2, planRank: 1 });
+    expect(offers[1]!.error).toBeLessThan(1e-5);
+    expect(() => new FedHftStrategy(SCHEMA, { downloadRank: 0 })).toThrow(/downloadRank/);
+  });
+
   it('computes the exact per-cluster factors once per round and shares them between clients', () => {
     const strategy = new FedHftStrategy(SCHEMA, { clusters: 3, download: 'exact' });
     const a = trainOffer(strategy.offer(profile('a'), 0)).payload.adapters;

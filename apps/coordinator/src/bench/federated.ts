@@ -28,11 +28,12 @@ import { summarizeRuns } from '../simulate/summary';
 import { runOnWorkers, type PoolTask } from './pool';
 import { cellClaims, cellSection, memorySection, type Cell } from './report';
 import type { CellOutcome } from './run-cell';
-import { FEDHFT_OPTIONS, variants } from './variants';
+import { ablationVariants, FEDHFT_OPTIONS, FULL_FINE_TUNING_LR, variants } from './variants';
 
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    suite: { type: 'string', default: 'main' },
     datasets: { type: 'string' },
     alphas: { type: 'string' },
     strategies: { type: 'string' },
@@ -57,8 +58,14 @@ const list = (value: string | undefined) =>
 const numbers = (value: string | undefined) => list(value)?.map(Number);
 
 const quick = args.quick;
+if (args.suite !== 'main' && args.suite !== 'ablations') {
+  throw new Error(`--suite: "${args.suite}" is neither main nor ablations`);
+}
+/** The ablation suite: FedHFT's design choices one at a time, on the harder (alpha 0.1) cells. */
+const ablations = args.suite === 'ablations';
+const NAME = ablations ? 'federated-ablations' : 'federated';
 const DATASETS = list(args.datasets) ?? (quick ? ['sst2'] : ['sst2', 'ag_news']);
-const ALPHAS = numbers(args.alphas) ?? (quick ? [1] : [0.1, 1]);
+const ALPHAS = numbers(args.alphas) ?? (quick ? [1] : ablations ? [0.1] : [0.1, 1]);
 const STRATEGIES = list(args.strategies) ?? [...STRATEGY_NAMES];
 const SEEDS = numbers(args.seeds) ?? (quick ? [0] : [0, 1]);
 const PRECISIONS = (list(args.precisions) ?? ['int8']) as ('fp16' | 'int8')[];
@@ -106,7 +113,9 @@ const choices = {
 const cells: Cell[] = [];
 for (const [d, dataset] of DATASETS.entries())
   for (const [a, alpha] of ALPHAS.entries())
-    for (const variant of variants(choices, d === 0 && a === 0))
+    for (const variant of ablations
+      ? ablationVariants(Number(BASE.rank))
+      : variants(choices, d === 0 && a === 0))
       cells.push({ dataset, alpha, variant, result: null });
 
 // One task per cell and seed; most expensive first so the last tasks are short (workers take the next in line).
@@ -193,10 +202,10 @@ for (const dataset of DATASETS) {
   for (const alpha of ALPHAS) {
     const group = cells.filter((c) => c.dataset === dataset && c.alpha === alpha);
     const title = `${dataset}, Dirichlet alpha ${alpha}`;
-    const prefix = `federated-${dataset}-a${alpha}`;
+    const prefix = `${NAME}-${dataset}-a${alpha}`;
     const plotted = group.filter(
       (c): c is Cell & { result: SimulationResult } =>
-        c.result !== null && (c.variant.kind === 'strategy' || c.variant.kind === 'reference'),
+        c.result !== null && ['strategy', 'reference', 'ablation'].includes(c.variant.kind),
     );
     let plotPrefix: string | null = null;
     if (!args['no-docs'] && plotted.length > 0) {
@@ -248,9 +257,11 @@ const json = {
 };
 
 const markdown = [
-  '### Federated: FedHFT versus the baselines (`npm run bench`)',
+  ablations
+    ? '### FedHFT ablations (`npm run bench -- --suite ablations`)'
+    : '### Federated: FedHFT versus the baselines (`npm run bench`)',
   `Measured ${environmentInfo.date.slice(0, 10)} on ${environmentInfo.cores} cores (${environmentInfo.cpu}), backend wasm, USE Lite, ${tasks.length} runs on ${Math.min(JOBS, tasks.length)} worker processes, in ${(wallSeconds / 60).toFixed(0)} minutes. Command: \`${command}\`.`,
-  `Every run: ${BASE.clients} clients (all selected each round), ${BASE.examplesPerClient} examples each (${100 * Number(BASE.heldOutFraction)} % held out), ${BASE.rounds} rounds of ${BASE.localEpochs} local epoch, batch ${BASE.batchSize}, ${BASE.maxSeqLen} tokens, LoRA rank ${BASE.rank} (alpha ${BASE.alpha}) on query and value unless the row says otherwise, budgets 1 / 0.5 / 0.25 in equal thirds, seeds ${SEEDS.join(', ')} (mean ± sample std over seeds). FedHFT and HeteroFL: 2 clusters, memberships fitted after 2 warm-up rounds; FedHFT: pre-masks, mixture downloads.`,
+  `Every run: ${BASE.clients} clients (all selected each round), ${BASE.examplesPerClient} examples each (${100 * Number(BASE.heldOutFraction)} % held out), ${BASE.rounds} rounds of ${BASE.localEpochs} local epoch, batch ${BASE.batchSize}, ${BASE.maxSeqLen} tokens, LoRA rank ${BASE.rank} (alpha ${BASE.alpha}) on query and value unless the row says otherwise, budgets 1 / 0.5 / 0.25 in equal thirds, seeds ${SEEDS.join(', ')} (mean ± sample std over seeds). FedHFT and HeteroFL: 2 clusters, memberships fitted after 2 warm-up rounds; FedHFT: pre-masks, mixture downloads. Full fine-tuning: learning rate ${FULL_FINE_TUNING_LR} (LoRA's ${BASE.learningRate} makes it diverge).`,
   '**Personalized** accuracy: each client after its local training in the last round, on its own held-out split, weighted by size. **Global**: the best cluster model (the global model for other strategies) after the last round on the test set, never used for training or selection; local-only has none. The **centralized** reference is one client holding the whole pool (FedAvg-LoRA with one client, IID): its personalized figure is on a held-out share of the pool. Bytes are the lengths of the real encoded messages. Memory is the peak of tensor buffers during local training, frozen encoder included, compared with full fine-tuning at the same budget level (the same clients and data); without levers here, with levers in the last table.',
   ...(claims.length ? ['**Claims, as measured:**', claims.join('\n')] : []),
   ...sections,
@@ -258,8 +269,8 @@ const markdown = [
 ].join('\n\n');
 
 if (!args['no-docs']) {
-  const file = await writeBenchJson('federated', json);
-  await writeBenchSection('federated', markdown);
-  console.log(`wrote ${file}, ${plotCount} plots and the federated section of docs/BENCHMARKS.md`);
+  const file = await writeBenchJson(NAME, json);
+  await writeBenchSection(NAME, markdown);
+  console.log(`wrote ${file}, ${plotCount} plots and the ${NAME} section of docs/BENCHMARKS.md`);
 }
 console.log(markdown);

@@ -48,6 +48,7 @@ export function cellSection(title: string, group: readonly Cell[], plotPrefix: s
     return [
       c.variant.label,
       pct(s.personalizedAccuracy),
+      pct(s.personalizedMacroF1),
       pct(s.globalBestAccuracy),
       kib(s.uploadBytesPerClientRound.mean),
       kib(s.downloadBytesPerClientRound.mean),
@@ -65,6 +66,7 @@ export function cellSection(title: string, group: readonly Cell[], plotPrefix: s
       [
         'run',
         'personalized acc %',
+        'personalized macro-F1 %',
         'global acc % (best cluster)',
         'up KiB / client-round',
         'down KiB / client-round',

@@ -41,6 +41,12 @@ export interface FedHftOptions {
    */
   readonly download?: 'mixture' | 'exact';
   /**
+   * Rank of the download's factors (default r, the LoRA rank). The cluster deltas G_j accumulate many rank-r
+   * updates, so a rank-r download drops part of the mixture (the mixtureRelativeError diagnostic says how
+   * much); a higher download rank trades bytes down for a more faithful starting point.
+   */
+  readonly downloadRank?: number;
+  /**
    * 'pre' (ours, default): the server picks the rows before training. 'post' (the authors): the client keeps
    * its top rows.
    */
@@ -86,6 +92,8 @@ export interface ResolvedFedHftOptions {
   readonly featureSource: FeatureSource;
   readonly featureDim: number;
   readonly download: 'mixture' | 'exact';
+  /** null: the LoRA rank r of the schema. */
+  readonly downloadRank: number | null;
   readonly maskTiming: 'pre' | 'post';
   readonly rowSelection: 'importance' | 'nested';
   readonly normalizer: RowNormalizer;
@@ -105,6 +113,7 @@ export const FEDHFT_OPTIONS = [
   'featureSource',
   'featureDim',
   'download',
+  'downloadRank',
   'maskTiming',
   'rowSelection',
   'normalizer',
@@ -142,6 +151,8 @@ export function resolveFedHftOptions(options: FedHftOptions, strategy: string): 
     featureSource: choiceOption(options.featureSource, ['head', 'adapters'], 'head', 'featureSource'),
     featureDim: positiveIntOption(options.featureDim, 256, 'featureDim'),
     download: choiceOption(options.download, ['mixture', 'exact'], 'mixture', 'download'),
+    downloadRank:
+      options.downloadRank === undefined ? null : positiveIntOption(options.downloadRank, 1, 'downloadRank'),
     maskTiming: choiceOption(options.maskTiming, ['pre', 'post'], 'pre', 'maskTiming'),
     rowSelection: choiceOption(options.rowSelection, ['importance', 'nested'], 'importance', 'rowSelection'),
     normalizer: choiceOption(options.normalizer, ['membership', 'count'], 'membership', 'normalizer'),

@@ -542,7 +542,7 @@ export class FedHftStrategy implements Strategy {
     let cached = work.mixtures.get(key);
     if (cached === undefined) {
       const { seed, ...options } = this.svdOptions(work);
-      cached = personalizedFactors(this.clusterDeltas(), membership, this.schema.rank, seed, options);
+      cached = personalizedFactors(this.clusterDeltas(), membership, this.downloadRank(), seed, options);
       work.mixtures.set(key, cached);
     }
     work.truncationErrors.push(cached.relativeError);
@@ -550,8 +550,12 @@ export class FedHftStrategy implements Strategy {
   }
 
   private exactFactors(work: RoundWork): FactorSet[] {
-    work.exact ??= exactClusterFactors(this.clusterDeltas(), this.schema.rank, this.svdOptions(work));
+    work.exact ??= exactClusterFactors(this.clusterDeltas(), this.downloadRank(), this.svdOptions(work));
     return work.exact;
+  }
+
+  private downloadRank(): number {
+    return this.options.downloadRank ?? this.schema.rank;
   }
 
   private preMasks(
