@@ -85,7 +85,10 @@ export async function startConfig(
     const given = FEDERATION_FLAGS.filter((key) => flags[key] !== undefined);
     if (given.length > 0) {
       const names = given.map((key) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-      throw new Error(`--${names.join(', --')}: set federations in the config file when one is given`);
+      const hint = flags.demo
+        ? ' (npm start adds --demo: run `npx tsx apps/coordinator/src/cli.ts start --config`)'
+        : '';
+      throw new Error(`--${names.join(', --')}: set federations in the config file when one is given${hint}`);
     }
     const config = await loadCoordinatorConfig(flags.config, listen);
     const missing = config.federations.filter((f) => f.adminToken === undefined);
