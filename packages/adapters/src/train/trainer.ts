@@ -72,6 +72,10 @@ export async function trainLocal(
       losses.push(loss);
       resolved.onStep?.({ step, totalSteps: steps, epoch, loss, learningRate });
     }
+    // The exports below read synchronously. On webgpu tfjs does a synchronous read through an OffscreenCanvas,
+    // which in a Web Worker destroys the device (Chromium 156, SwiftShader); an asynchronous read caches the
+    // values on the CPU, so read the trained values that way first.
+    await Promise.all([...(lora?.trainableVariables() ?? []), ...head.variables()].map((v) => v.data()));
     let factors: AdapterFactors | undefined;
     if (lora) {
       const { maskMode, budget } = lora.config;
