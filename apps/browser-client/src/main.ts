@@ -238,6 +238,9 @@ async function start(): Promise<void> {
     onProgress: (event) => {
       state.progress.push(event);
       view.progress(event);
+      view.log(
+        `round ${event.round} step ${event.step + 1}/${event.totalSteps}: loss ${event.loss.toFixed(4)}`,
+      );
     },
     onError: fail,
   });

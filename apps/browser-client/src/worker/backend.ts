@@ -108,14 +108,19 @@ export async function startBackend(choice: BackendChoice): Promise<Omit<BackendE
   return { backend: 'wasm', adapter, limits, fallback };
 }
 
-/** WebGPU device errors (a kernel whose pipeline is invalid leaves its output unwritten; tfjs does not check). */
+/**
+ * WebGPU device errors (a kernel whose pipeline is invalid leaves its output unwritten; tfjs does not check)
+ * and the loss of the device (then every later op fails).
+ */
 export function watchGpuErrors(onError: (message: string) => void): void {
   const device = (
     tf.backend() as unknown as {
       device?: {
         addEventListener(type: string, listener: (event: { error: { message: string } }) => void): void;
+        lost?: Promise<{ reason: string; message: string }>;
       };
     }
   ).device;
   device?.addEventListener('uncapturederror', (event) => onError(event.error.message.split('\n')[0] ?? ''));
+  void device?.lost?.then((info) => onError(`device lost (${info.reason}): ${info.message}`));
 }
