@@ -1,11 +1,12 @@
+// The browser-safe data entry point: the page's main thread never loads tfjs.
 import {
   LabelledFileError,
   labelCounts,
   parseLabelledText,
   splitDataset,
   type LabelledDataset,
-  type LabelledTexts,
-} from '@fedhft/adapters';
+} from '@fedhft/adapters/data';
+import type { LabelledTexts } from '@fedhft/adapters';
 
 /**
  * The person's own data: a CSV, TSV or JSONL file with a text and a label column, parsed in the page by the
