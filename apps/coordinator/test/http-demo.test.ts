@@ -127,6 +127,7 @@ describe('npm start: the embedded demo federation', () => {
       coordinator: 'http://127.0.0.1:8080',
       federation: 'demo',
       token: federation!.token,
+      demo: '1',
     });
     expect(banner).toContain(`http://127.0.0.1:8080/?${query}`);
     expect(banner).toContain(federation!.adminToken);

@@ -99,8 +99,14 @@ describe('coordinator server: join, a full round, reconnect', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const player of players) {
+      // Each notice carries that client's own memberships after the round (the page shows them).
       expect(player.notices).toContainEqual(
-        expect.objectContaining({ round: 0, status: 'aggregated', included: true }),
+        expect.objectContaining({
+          round: 0,
+          status: 'aggregated',
+          included: true,
+          memberships: record.memberships[player.clientId],
+        }),
       );
     }
     const checkpoint = JSON.parse(

@@ -5,6 +5,7 @@ import {
   offerMessageSchema,
   parseMessage,
   PROTOCOL_VERSION,
+  roundNoticeSchema,
   updateMetaSchema,
 } from '../src/index';
 
@@ -27,6 +28,14 @@ describe('protocol messages', () => {
     const skip = { kind: 'skip', federation: 'spam', round: 3, reason: 'budget too small' };
     expect(offerMessageSchema.parse(skip)).toEqual(skip);
     expect(() => offerMessageSchema.parse({ ...skip, kind: 'train' })).toThrow();
+  });
+
+  it("carries a client's memberships in a round notice, each in [0, 1]", () => {
+    const notice = { federation: 'spam', round: 2, status: 'aggregated', participants: 3, included: true };
+    expect(roundNoticeSchema.parse(notice)).toEqual(notice);
+    const withPi = { ...notice, memberships: [0.25, 0.75] };
+    expect(roundNoticeSchema.parse(withPi)).toEqual(withPi);
+    expect(() => roundNoticeSchema.parse({ ...notice, memberships: [1.5, -0.5] })).toThrow();
   });
 
   it('accepts binary attachments as Node Buffers, Uint8Arrays or ArrayBuffers, nothing else', () => {

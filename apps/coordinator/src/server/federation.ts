@@ -745,6 +745,7 @@ export class Federation extends EventEmitter {
     await this.checkpoint();
     await this.saveClients();
     for (const clientId of open.offers.keys()) {
+      const memberships = record.memberships[clientId];
       const notice: RoundNotice = {
         federation: this.id,
         round: open.round,
@@ -752,6 +753,7 @@ export class Federation extends EventEmitter {
         participants: record.status === 'aggregated' ? participants.length : 0,
         included: record.status === 'aggregated' && open.received.has(clientId),
         ...(record.reason === undefined ? {} : { reason: record.reason }),
+        ...(memberships === undefined ? {} : { memberships }),
       };
       this.channels.get(clientId)?.send('round', notice);
     }

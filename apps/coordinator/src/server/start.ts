@@ -144,6 +144,8 @@ export function startBanner(
     );
     if (web?.clientPath) {
       const query = new URLSearchParams({ coordinator: base, federation: f.id, token: f.token });
+      // With a demo corpus the page asks for a demo shard instead of a file, and joins by itself.
+      if (f.demo) query.set('demo', '1');
       lines.push(`    join link:    ${base}${web.clientPath}?${query}`);
     } else {
       lines.push(`    join token:   ${f.token}`);

@@ -247,6 +247,11 @@ export const roundNoticeSchema = z.strictObject({
   /** Whether this client's update made it into the aggregate. */
   included: z.boolean(),
   reason: z.string().optional(),
+  /**
+   * pi_k: this client's soft membership of each cluster after an aggregated round (strategies with clusters;
+   * absent otherwise), so a client can show which clusters it belongs to.
+   */
+  memberships: z.array(z.number().min(0).max(1)).max(1024).optional(),
 });
 export type RoundNotice = z.infer<typeof roundNoticeSchema>;
 
