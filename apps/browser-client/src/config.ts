@@ -13,6 +13,13 @@ import {
 export interface PageConfig {
   readonly coordinator: string;
   readonly token: string;
+  /** Federation id to join ('demo' when the link names none, as `npm start`'s). */
+  readonly federation: string;
+  /** Train on a demo shard from the coordinator instead of a file (`demo=1`); with a coordinator and token
+   * in the link the page then joins by itself once the worker is ready. */
+  readonly demo: boolean;
+  /** The most memory training may use, bytes (`maxMemory` in MiB); the coordinator's budget follows it. */
+  readonly maxMemoryBytes?: number;
   readonly backend: BackendChoice;
   /** Base URL of the USE Lite files (model.json, shards, vocab.json). */
   readonly modelUrl: string;
@@ -55,9 +62,15 @@ export function readPageConfig(location: { href: string; search: string; origin:
   const seqLen = positiveInt(params, 'seqLen', 32);
   const batch = positiveInt(params, 'batch', 8);
   const maxSteps = params.get('maxSteps');
+  const demo = params.get('demo') ?? '0';
+  if (!['0', '1', 'true', 'false'].includes(demo)) throw new Error(`?demo= must be 1 or 0, got '${demo}'`);
+  const maxMemory = params.get('maxMemory');
   return {
     coordinator,
     token: params.get('token') ?? '',
+    federation: params.get('federation') ?? 'demo',
+    demo: demo === '1' || demo === 'true',
+    ...(maxMemory === null ? {} : { maxMemoryBytes: positiveInt(params, 'maxMemory', 1) * 2 ** 20 }),
     backend: backend as BackendChoice,
     modelUrl,
     probe: {

@@ -94,8 +94,8 @@ export interface UpdateMeta {
 
 export interface UpdateAck {
   readonly round: number;
-  /** Updates received so far this round, this one included. */
-  readonly received: number;
+  /** Updates received so far this round, this one included (absent when a resent update was a duplicate). */
+  readonly received?: number;
 }
 
 /** A round's outcome (protocol RoundNotice), with this client's soft cluster memberships when known. */
@@ -112,6 +112,39 @@ export interface RoundNotice {
 
 export type Unsubscribe = () => void;
 
+/** The coordinator refused a request (protocol Refusal): the page shows its code and reason. */
+export class LinkRefusal extends Error {
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+    readonly event: string,
+  ) {
+    super(`${event} refused (${code}): ${reason}`);
+    this.name = 'LinkRefusal';
+  }
+}
+
+/** What the client is doing, for the coordinator's dashboard (protocol Heartbeat). */
+export type Activity = 'idle' | 'loading' | 'training' | 'uploading';
+
+/** The coordinator's view of the federation, from heartbeat replies. */
+export interface ServerStatus {
+  readonly round: number;
+  readonly phase: 'waiting' | 'training' | 'finished';
+  readonly serverTime: number;
+}
+
+/** A shard of a public demo corpus handed out by the coordinator (protocol DemoShard). */
+export interface DemoShard {
+  readonly index: number;
+  readonly count: number;
+  readonly corpus: string;
+  readonly labelNames: readonly string[];
+  readonly texts: readonly string[];
+  readonly labels: readonly number[];
+  readonly notice: string;
+}
+
 export interface CoordinatorLink {
   /** Joins (or rejoins with the stored identity) and says what the federation trains. */
   connect(): Promise<Joined>;
@@ -127,8 +160,22 @@ export interface CoordinatorLink {
   onState?(
     listener: (state: 'connected' | 'disconnected' | 'reconnecting', detail?: string) => void,
   ): Unsubscribe;
+  /** Refusals the coordinator sent without a request to answer (e.g. this identity joined elsewhere). */
+  onRefused?(listener: (refusal: LinkRefusal) => void): Unsubscribe;
+  /** The coordinator's round and phase, as heartbeats learn them. */
+  onServerStatus?(listener: (status: ServerStatus) => void): Unsubscribe;
+  /** What the client is doing, sent with the next heartbeats (progress in [0, 1]). */
+  setActivity?(activity: Activity, progress?: number): void;
+  /** A demo shard from the coordinator (federations with a demo corpus), after connect(). */
+  requestDemoShard?(): Promise<DemoShard>;
   close(): void;
 }
 
-/** Builds the link for a coordinator URL and token (the socket.io implementation provides one). */
-export type LinkFactory = (options: { readonly url: string; readonly token: string }) => CoordinatorLink;
+export interface LinkOptions {
+  readonly url: string;
+  readonly token: string;
+  readonly federation: string;
+}
+
+/** Builds the link for a coordinator URL, token and federation (link-socket.ts provides the real one). */
+export type LinkFactory = (options: LinkOptions) => CoordinatorLink;

@@ -1,6 +1,8 @@
-import { DataFileError, loadLocalData, type LocalDataset } from './data/local-data';
+import { DataFileError, demoShardData, loadLocalData, type LocalDataset } from './data/local-data';
 import { readPageConfig, type PageConfig } from './config';
-import type { FederationSummary, LinkFactory, RoundNotice } from './link';
+import { BrowserIdentityStore, identityKey, type Locks } from './identity';
+import type { CoordinatorLink, FederationSummary, LinkFactory, RoundNotice } from './link';
+import { socketLinkFactory } from './link-socket';
 import { LocalLink } from './local-link';
 import { ClientSession, type RoundRecord } from './session';
 import { Trainer } from './trainer';
@@ -9,12 +11,19 @@ import type { BackendEvent, Capability, ProgressEvent } from './worker/messages'
 
 /**
  * The join page: prefill the form from the link, start the training worker (backend, model, capability probe),
- * read the person's file, and run rounds through a CoordinatorLink. Until the socket.io link is plugged in
- * (SOCKET_LINK), the "Local round" button runs a round against a coordinator simulated in the page.
+ * read the person's file (or ask the coordinator for a demo shard), join through the socket.io link and train
+ * every offered round. "Local round" tries the client against a coordinator simulated in the page instead.
  */
 
-/** The socket.io link factory (issue 7); null until it exists, and Join says so. */
-const SOCKET_LINK: LinkFactory | null = null;
+/** The socket.io link; each tab keeps its federation identity as identity.ts describes. */
+const SOCKET_LINK: LinkFactory = socketLinkFactory(
+  ({ url, federation }) =>
+    new BrowserIdentityStore(identityKey(url, federation), {
+      local: window.localStorage,
+      session: window.sessionStorage,
+      locks: (navigator.locks as unknown as Locks | undefined) ?? null,
+    }),
+);
 
 /** What the page exposes on window.__client (for the browser tests and for debugging). */
 export interface ClientPageState {
@@ -23,7 +32,17 @@ export interface ClientPageState {
   backend?: BackendEvent;
   capability?: Capability;
   budget?: number;
-  data?: { train: number; heldOut: number; labelNames: readonly string[] };
+  /** The federation identity, once joined. */
+  clientId?: string;
+  resumed?: boolean;
+  connection?: string;
+  /** The coordinator's round and phase (heartbeat replies). */
+  server?: { round: number; phase: string };
+  /** Refusals the coordinator sent (late updates, ...), newest last. */
+  refusals: { round?: number; code: string; reason: string }[];
+  /** Rounds whose update the coordinator acknowledged. */
+  accepted: number[];
+  data?: { train: number; heldOut: number; labelNames: readonly string[]; source: string };
   dataError?: string;
   progress: ProgressEvent[];
   rounds: (RoundRecord & { framesDuring: number; longestFrameGapMs: number })[];
@@ -48,6 +67,8 @@ const state: ClientPageState = {
   progress: [],
   rounds: [],
   notices: [],
+  refusals: [],
+  accepted: [],
   bytesSent: 0,
   bytesReceived: 0,
   frames: 0,
@@ -81,6 +102,9 @@ let picked: File | null = null;
 let dataset: LocalDataset | null = null;
 let session: ClientSession | null = null;
 let localLink: LocalLink | null = null;
+/** The coordinator link once Join was pressed (or the demo link joined by itself). */
+let link: CoordinatorLink | null = null;
+let totalRounds: number | null = null;
 let trainingRound: { framesDuring: number; longestFrameGapMs: number } | null = null;
 
 async function readData(labelNames?: readonly string[]): Promise<LocalDataset> {
@@ -100,12 +124,7 @@ async function onFilePicked(): Promise<void> {
   if (!picked) return;
   try {
     dataset = await readData();
-    state.data = {
-      train: dataset.train.texts.length,
-      heldOut: dataset.heldOut.texts.length,
-      labelNames: dataset.labelNames,
-    };
-    view.data(dataset);
+    showData(dataset, 'file');
     view.log(`data: ${dataset.train.texts.length} train, ${dataset.heldOut.texts.length} held out`);
   } catch (error) {
     state.dataError = (error as Error).message;
@@ -114,13 +133,30 @@ async function onFilePicked(): Promise<void> {
   updateButtons();
 }
 
+function showData(data: LocalDataset, source: string, notice?: string): void {
+  state.data = {
+    train: data.train.texts.length,
+    heldOut: data.heldOut.texts.length,
+    labelNames: data.labelNames,
+    source,
+  };
+  view.data(data, notice);
+}
+
 function updateButtons(): void {
-  view.localRound.disabled = !(state.capability && dataset && !state.training);
+  const ready = state.capability !== undefined && !state.training;
+  // One session per page: a local round or a coordinator, not both.
+  view.localRound.disabled = !(ready && dataset && link === null);
+  view.join.disabled = !(ready && localLink === null && link === null && (view.demo.checked || dataset));
 }
 
 function sessionFor(trainer: Trainer, capability: Capability): ClientSession {
   return new ClientSession(trainer, capability, {
     onJoined: (joined) => {
+      state.clientId = joined.clientId;
+      state.resumed = joined.resumed;
+      totalRounds = joined.federation.totalRounds;
+      view.client(joined.clientId, joined.resumed);
       view.connection(
         `${joined.resumed ? 'Rejoined' : 'Joined'} ${joined.federation.id} as ${joined.clientId} ` +
           `(${joined.federation.strategy}, round ${joined.federation.round})`,
@@ -162,7 +198,19 @@ function sessionFor(trainer: Trainer, capability: Capability): ClientSession {
         state.memberships = notice.memberships;
         view.memberships(notice.memberships);
       }
-      view.log(`round ${notice.round}: ${notice.status}${notice.included ? ', our update included' : ''}`);
+      view.log(
+        `round ${notice.round}: ${notice.status} with ${notice.participants} updates` +
+          `${notice.included ? ', ours included' : ''}${notice.reason ? ` (${notice.reason})` : ''}`,
+      );
+    },
+    onAccepted: (round, received) => {
+      state.accepted.push(round);
+      view.log(`round ${round}: update accepted${received === undefined ? '' : ` (${received} so far)`}`);
+    },
+    onRefused: (round, refusal) => {
+      state.refusals.push({ round, code: refusal.code, reason: refusal.reason });
+      view.refusal(`Round ${round}: the coordinator refused the update (${refusal.code}): ${refusal.reason}`);
+      view.log(`round ${round}: refused (${refusal.code}): ${refusal.reason}`);
     },
     onBytes: (sent, received) => {
       state.bytesSent = sent;
@@ -177,6 +225,70 @@ async function dataForFederation(federation: FederationSummary): Promise<LocalDa
   const data = await readData(federation.labelNames);
   dataset = data;
   return data;
+}
+
+/** The data a joined page trains on: a demo shard when asked for (and offered), else the picked file. */
+function dataFrom(joinedLink: CoordinatorLink, useDemo: boolean) {
+  return async (federation: FederationSummary): Promise<LocalDataset> => {
+    if (!useDemo) return dataForFederation(federation);
+    if (!joinedLink.requestDemoShard) throw new Error('this link cannot ask for demo data');
+    const shard = await joinedLink.requestDemoShard();
+    const data = demoShardData(shard, federation.labelNames);
+    dataset = data;
+    showData(data, 'demo', shard.notice);
+    view.log(
+      `data: ${data.fileName}: ${data.train.texts.length} train, ${data.heldOut.texts.length} held out`,
+    );
+    return data;
+  };
+}
+
+async function joinCoordinator(trainer: Trainer, capability: Capability): Promise<void> {
+  const url = view.coordinator.value.trim();
+  const token = view.token.value.trim();
+  const federation = view.federation.value.trim();
+  if (url === '' || token === '' || federation === '') {
+    throw new Error('fill in the coordinator URL, the federation and the token');
+  }
+  const useDemo = view.demo.checked;
+  const created = SOCKET_LINK({ url, token, federation });
+  link = created;
+  updateButtons();
+  created.onState?.((connection, detail) => {
+    state.connection = connection;
+    const line = {
+      connected: 'Connected',
+      disconnected: 'Disconnected',
+      reconnecting: 'Connection lost, reconnecting',
+    };
+    view.connection(`${line[connection]}${detail ? `: ${detail}` : ''}`);
+    view.log(`connection: ${connection}${detail ? ` (${detail})` : ''}`);
+  });
+  created.onRefused?.((refusal) => {
+    state.refusals.push({ code: refusal.code, reason: refusal.reason });
+    view.refusal(`The coordinator refused ${refusal.event} (${refusal.code}): ${refusal.reason}`);
+  });
+  created.onServerStatus?.((status) => {
+    state.server = { round: status.round, phase: status.phase };
+    const all = totalRounds === null ? '' : ` (${totalRounds} rounds in all)`;
+    view.federationStatus(
+      status.phase === 'finished'
+        ? `finished${all}`
+        : `round ${status.round}: ${status.phase === 'training' ? 'in progress' : 'waiting to start'}${all}`,
+    );
+  });
+  view.connection(`Connecting to ${url}…`);
+  session = sessionFor(trainer, capability);
+  try {
+    await session.attach(created, dataFrom(created, useDemo));
+  } catch (error) {
+    session.detach();
+    created.close();
+    link = null;
+    session = null;
+    updateButtons();
+    throw error;
+  }
 }
 
 async function runLocalRound(trainer: Trainer, capability: Capability, config: PageConfig): Promise<void> {
@@ -217,13 +329,10 @@ async function start(): Promise<void> {
   };
   view.coordinator.value = config.coordinator;
   view.token.value = config.token;
+  view.federation.value = config.federation;
+  view.demo.checked = config.demo;
   view.file.addEventListener('change', () => void onFilePicked());
-  view.joinForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (!SOCKET_LINK) {
-      view.connection('Joining a coordinator is not available in this build yet: use "Local round".');
-    }
-  });
+  view.demo.addEventListener('change', updateButtons);
 
   const trainer = new Trainer({
     onBackend: (event) => {
@@ -237,6 +346,7 @@ async function start(): Promise<void> {
     },
     onProgress: (event) => {
       state.progress.push(event);
+      link?.setActivity?.('training', (event.step + 1) / Math.max(1, event.totalSteps));
       view.progress(event);
       view.log(
         `round ${event.round} step ${event.step + 1}/${event.totalSteps}: loss ${event.loss.toFixed(4)}`,
@@ -250,6 +360,7 @@ async function start(): Promise<void> {
       modelUrl: config.modelUrl,
       backend: config.backend,
       probe: config.probe,
+      ...(config.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: config.maxMemoryBytes }),
     });
   } catch (error) {
     state.phase = 'failed';
@@ -263,6 +374,19 @@ async function start(): Promise<void> {
     `capability: ${capability.tokensPerSecond.toFixed(0)} tokens/s, peak ${capability.peakBytes} bytes`,
   );
   updateButtons();
+  const join = () => {
+    view.refusal(null);
+    joinCoordinator(trainer, capability).catch((error: unknown) => {
+      view.connection(`Not joined: ${(error as Error).message}`);
+      fail((error as Error).message);
+    });
+  };
+  view.joinForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!view.join.disabled) join();
+  });
+  // A demo link (npm start's) needs nothing from the person: join as soon as the worker is ready.
+  if (config.demo && config.coordinator !== '' && config.token !== '') join();
   view.localRound.addEventListener('click', () => {
     view.localRound.disabled = true;
     runLocalRound(trainer, capability, config).catch((error: unknown) => {

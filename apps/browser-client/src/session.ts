@@ -1,6 +1,14 @@
 import { decodeLimits, type ModelSchema } from '@fedhft/core';
 import type { LocalDataset } from './data/local-data';
-import type { CoordinatorLink, FederationSummary, Joined, RoundNotice, SkipOffer, TrainOffer } from './link';
+import {
+  LinkRefusal,
+  type CoordinatorLink,
+  type FederationSummary,
+  type Joined,
+  type RoundNotice,
+  type SkipOffer,
+  type TrainOffer,
+} from './link';
 import { Outbox } from './outbox';
 import type { Trainer } from './trainer';
 import type { Capability, RoundMetrics } from './worker/messages';
@@ -31,6 +39,10 @@ export interface SessionEvents {
   onNotice?(notice: RoundNotice): void;
   onBytes?(sent: number, received: number): void;
   onError?(message: string): void;
+  /** The coordinator refused an update (late, stale offer, ...): shown, but not a failure of the page. */
+  onRefused?(round: number, refusal: LinkRefusal): void;
+  /** The coordinator accepted an update. */
+  onAccepted?(round: number, received: number | undefined): void;
   /** Training starts (true) or ends (false) in the worker. */
   onTraining?(training: boolean): void;
 }
@@ -137,6 +149,7 @@ export class ClientSession {
       this.reportBytes();
       const started = performance.now();
       this.events.onTraining?.(true);
+      link.setActivity?.('training', 0);
       // The worker gets its own copy of the payload (the buffer is transferred, and may be shared here).
       const copy = payload.slice().buffer as ArrayBuffer;
       const reply = await this.trainer
@@ -151,7 +164,10 @@ export class ClientSession {
           ...(offer.headPrecision === undefined ? {} : { headPrecision: offer.headPrecision }),
           payload: copy,
         })
-        .finally(() => this.events.onTraining?.(false));
+        .finally(() => {
+          link.setActivity?.('idle');
+          this.events.onTraining?.(false);
+        });
       const bytes = new Uint8Array(reply.bytes);
       const { metrics } = reply;
       const record: RoundRecord = {
@@ -166,7 +182,8 @@ export class ClientSession {
       this.events.onRoundTrained?.(record);
       // Local-only training: the update never leaves the device.
       if (offer.local) return;
-      await outbox.sendUpdate(
+      link.setActivity?.('uploading');
+      const ack = await outbox.sendUpdate(
         {
           federation: offer.federation,
           clientId: joined.clientId,
@@ -182,9 +199,13 @@ export class ClientSession {
         },
         bytes,
       );
+      this.events.onAccepted?.(offer.round, ack.received);
       this.reportBytes();
     } catch (error) {
-      this.events.onError?.(`round ${offer.round}: ${(error as Error).message}`);
+      if (error instanceof LinkRefusal) this.events.onRefused?.(offer.round, error);
+      else this.events.onError?.(`round ${offer.round}: ${(error as Error).message}`);
+    } finally {
+      link.setActivity?.('idle');
     }
   }
 

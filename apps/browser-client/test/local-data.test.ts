@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DataFileError, loadLocalData, prepareLocalData } from '../src/data/local-data';
+import { DataFileError, demoShardData, loadLocalData, prepareLocalData } from '../src/data/local-data';
 
 const COLUMNS = { textColumn: 'text', labelColumn: 'label' };
 
@@ -87,5 +87,24 @@ describe('local data', () => {
     await expect(loadLocalData(file, COLUMNS)).rejects.toThrow(
       /big\.csv: the file is 20\.0 MiB, the limit is 16\.0 MiB/,
     );
+  });
+
+  it("splits a demo shard like a file, and refuses one whose labels are not the federation's", () => {
+    const shard = {
+      index: 2,
+      count: 8,
+      corpus: 'spam-assassin',
+      labelNames: ['ham', 'spam'],
+      texts: Array.from({ length: 10 }, (_, i) => `message ${i}`),
+      labels: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+      notice: 'public demo data',
+    };
+    const data = demoShardData(shard, ['ham', 'spam']);
+    expect(data.fileName).toBe('demo shard 3 of 8 (spam-assassin)');
+    expect(data.train.texts.length + data.heldOut.texts.length).toBe(10);
+    expect(data.heldOut.texts.length).toBe(2);
+    expect(data.classCounts).toEqual([9, 1]);
+    expect(() => demoShardData(shard, ['negative', 'positive'])).toThrow(DataFileError);
+    expect(() => demoShardData({ ...shard, labels: [...shard.labels.slice(1), 2] })).toThrow(/do not match/);
   });
 });

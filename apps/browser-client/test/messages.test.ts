@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePageMessage, parseWorkerMessage } from '../src/worker/messages';
 import { readPageConfig } from '../src/config';
+import { memoryOffer } from '../src/worker/capability';
 
 const TRAIN = {
   type: 'train',
@@ -71,8 +72,27 @@ describe('page config', () => {
     expect(readPageConfig(at('')).modelUrl).toBe('http://127.0.0.1:5173/models/use-lite/');
   });
 
+  it('reads the federation, the demo flag and the memory cap', () => {
+    const config = readPageConfig(at('?federation=spam&demo=1&maxMemory=512'));
+    expect(config).toMatchObject({ federation: 'spam', demo: true, maxMemoryBytes: 512 * 2 ** 20 });
+    const plain = readPageConfig(at(''));
+    expect(plain).toMatchObject({ federation: 'demo', demo: false });
+    expect(plain.maxMemoryBytes).toBeUndefined();
+  });
+
   it('refuses bad values', () => {
     expect(() => readPageConfig(at('?backend=webgl'))).toThrow(/backend/);
     expect(() => readPageConfig(at('?seqLen=0'))).toThrow(/seqLen/);
+    expect(() => readPageConfig(at('?demo=yes'))).toThrow(/demo/);
+    expect(() => readPageConfig(at('?maxMemory=-1'))).toThrow(/maxMemory/);
+  });
+
+  it('offers half the device memory, or less when the page caps it', () => {
+    expect(memoryOffer(8).bytes).toBe(4 * 2 ** 30);
+    expect(memoryOffer(8, 2 ** 29)).toMatchObject({
+      bytes: 2 ** 29,
+      source: expect.stringMatching(/maxMemory/),
+    });
+    expect(memoryOffer(undefined, 2 ** 40).bytes).toBe(2 ** 31);
   });
 });

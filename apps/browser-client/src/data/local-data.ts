@@ -83,6 +83,51 @@ export function prepareLocalData(content: string, fileName: string, options: Loc
     if (error instanceof LabelledFileError) throw new DataFileError(error.message);
     throw error;
   }
+  return splitLocalData(dataset, fileName, options);
+}
+
+/**
+ * A demo shard the coordinator handed out (public data, not the person's), checked and split like a file.
+ * `labelNames`: the federation's classes, which the shard's must equal.
+ */
+export function demoShardData(
+  shard: {
+    readonly index: number;
+    readonly count: number;
+    readonly corpus: string;
+    readonly labelNames: readonly string[];
+    readonly texts: readonly string[];
+    readonly labels: readonly number[];
+  },
+  labelNames?: readonly string[],
+): LocalDataset {
+  const name = `demo shard ${shard.index + 1} of ${shard.count} (${shard.corpus})`;
+  if (labelNames && labelNames.join('\u0000') !== shard.labelNames.join('\u0000')) {
+    throw new DataFileError(
+      `${name}: its labels (${shard.labelNames.join(', ')}) are not the federation's (${labelNames.join(', ')})`,
+    );
+  }
+  const bad = shard.labels.findIndex((label) => !(label >= 0 && label < shard.labelNames.length));
+  if (shard.texts.length !== shard.labels.length || bad >= 0) {
+    throw new DataFileError(`${name}: texts and labels do not match`);
+  }
+  if (shard.texts.some((text) => text.trim() === '')) throw new DataFileError(`${name}: holds an empty text`);
+  const dataset: LabelledDataset = {
+    name,
+    texts: [...shard.texts],
+    labels: [...shard.labels],
+    labelNames: [...shard.labelNames],
+  };
+  // A shard may hold a single label (label skew): the federation's classes are known, so that is fine.
+  return splitLocalData(dataset, name, { labelNames: shard.labelNames });
+}
+
+/** Validates the size and labels of a parsed dataset and splits it (fixed seed) into train and held-out parts. */
+function splitLocalData(
+  dataset: LabelledDataset,
+  fileName: string,
+  options: Pick<LocalDataOptions, 'labelNames' | 'heldOutFraction' | 'minExamples'>,
+): LocalDataset {
   const counts = labelCounts(dataset);
   const size = dataset.texts.length;
   const minExamples = Math.max(2, options.minExamples ?? 4);

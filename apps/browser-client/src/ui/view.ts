@@ -14,12 +14,17 @@ export class PageView {
   readonly joinForm = element<HTMLFormElement>('join-form');
   readonly coordinator = element<HTMLInputElement>('coordinator');
   readonly token = element<HTMLInputElement>('token');
+  readonly federation = element<HTMLInputElement>('federation');
+  readonly demo = element<HTMLInputElement>('demo');
   readonly join = element<HTMLButtonElement>('join');
   readonly textColumn = element<HTMLInputElement>('text-column');
   readonly labelColumn = element<HTMLInputElement>('label-column');
   readonly file = element<HTMLInputElement>('file');
   readonly localRound = element<HTMLButtonElement>('local-round');
   private readonly connectionLine = element('connection');
+  private readonly clientLine = element('client-id');
+  private readonly federationLine = element('federation-status');
+  private readonly refusalLine = element('refusal');
   private readonly statusLine = element('status');
   private readonly backendLine = element('backend');
   private readonly capabilityLine = element('capability');
@@ -44,6 +49,21 @@ export class PageView {
 
   connection(text: string): void {
     this.connectionLine.textContent = text;
+  }
+
+  client(clientId: string, resumed: boolean): void {
+    this.clientLine.textContent = `${clientId} (${resumed ? 'the identity this browser had: resumed' : 'new'})`;
+    this.clientLine.dataset.clientId = clientId;
+  }
+
+  federationStatus(text: string): void {
+    this.federationLine.textContent = text;
+  }
+
+  /** The coordinator's latest refusal (null hides it). */
+  refusal(text: string | null): void {
+    this.refusalLine.textContent = text ?? '';
+    this.refusalLine.hidden = text === null;
   }
 
   status(text: string): void {
@@ -75,12 +95,13 @@ export class PageView {
     this.budgetLine.textContent = `${budget} (share of adapter rows this device trains)`;
   }
 
-  data(dataset: LocalDataset): void {
+  data(dataset: LocalDataset, notice?: string): void {
     this.dataError.hidden = true;
     const classes = dataset.labelNames.map((name, i) => `${name}: ${dataset.classCounts[i]}`).join(', ');
     this.dataSummary.textContent =
       `${dataset.fileName}: ${dataset.train.texts.length} to train on, ${dataset.heldOut.texts.length} held out ` +
-      `(${classes})`;
+      `(${classes})` +
+      (notice ? `. ${notice}` : '');
   }
 
   dataFailed(message: string): void {

@@ -77,12 +77,21 @@ export async function measureTraining(
  * navigator.deviceMemory (GiB, rounded and capped at 8 to limit fingerprinting), and we offer half of it; without
  * it, the 2 GiB a 32-bit wasm heap can reliably grow to.
  */
-export function memoryOffer(deviceMemoryGiB: number | undefined): { bytes: number; source: string } {
-  if (typeof deviceMemoryGiB === 'number' && Number.isFinite(deviceMemoryGiB) && deviceMemoryGiB > 0) {
-    return {
-      bytes: Math.round((deviceMemoryGiB / 2) * 2 ** 30),
-      source: `half of navigator.deviceMemory (${deviceMemoryGiB} GiB)`,
-    };
+export function memoryOffer(
+  deviceMemoryGiB: number | undefined,
+  maxBytes?: number,
+): { bytes: number; source: string } {
+  const offer =
+    typeof deviceMemoryGiB === 'number' && Number.isFinite(deviceMemoryGiB) && deviceMemoryGiB > 0
+      ? {
+          bytes: Math.round((deviceMemoryGiB / 2) * 2 ** 30),
+          source: `half of navigator.deviceMemory (${deviceMemoryGiB} GiB)`,
+        }
+      : { bytes: 2 ** 31, source: 'navigator.deviceMemory unavailable: assumed 2 GiB (wasm heap)' };
+  // The person may give training less than that (the link's maxMemory): the coordinator then assigns a
+  // smaller budget, i.e. fewer adapter rows to train and send.
+  if (maxBytes !== undefined && maxBytes < offer.bytes) {
+    return { bytes: maxBytes, source: `capped by the page's maxMemory (${offer.source})` };
   }
-  return { bytes: 2 ** 31, source: 'navigator.deviceMemory unavailable: assumed 2 GiB (wasm heap)' };
+  return offer;
 }

@@ -36,6 +36,8 @@ export const initRequestSchema = z.strictObject({
   modelUrl: z.url(),
   backend: z.enum(BACKEND_CHOICES),
   probe: probeShapeSchema,
+  /** The most memory the person lets training use (bytes); the offer is capped at it. */
+  maxMemoryBytes: z.number().int().positive().optional(),
 });
 
 /** The federation's model settings; the worker answers with the model schema built on its encoder. */

@@ -65,7 +65,10 @@ async function init(request: InitRequest): Promise<void> {
   const modelSeconds = (performance.now() - loadStarted) / 1000;
   post({ type: 'status', phase: 'probe' });
   const probe = await measureTraining(state.encoder, state.meter, request.probe);
-  const memory = memoryOffer((navigator as unknown as { deviceMemory?: number }).deviceMemory);
+  const memory = memoryOffer(
+    (navigator as unknown as { deviceMemory?: number }).deviceMemory,
+    request.maxMemoryBytes,
+  );
   post({
     type: 'ready',
     replyTo: request.id,
