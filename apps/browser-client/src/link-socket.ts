@@ -229,7 +229,13 @@ export class SocketLink implements CoordinatorLink {
     this.offerListeners.add(listener);
     const pending = this.pendingOffers;
     this.pendingOffers = [];
-    for (const [offer, payload] of pending) listener(offer, payload);
+    // After onOffer returns, as any other offer would arrive (the caller has its unsubscribe handle by then).
+    if (pending.length > 0) {
+      queueMicrotask(() => {
+        for (const [offer, payload] of pending)
+          if (this.offerListeners.has(listener)) listener(offer, payload);
+      });
+    }
     return () => this.offerListeners.delete(listener);
   }
 

@@ -132,6 +132,34 @@ describe('SocketLink', () => {
     expect(JSON.parse(local.getItem(identityKey(coordinator.url, 'sentiment'))!)).toHaveLength(2);
   });
 
+  it('a page reloaded mid-round gets its offer again, kept until the session listens', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await startServer(tmp.dir, [{ minClients: 2, rounds: 1 }]);
+    const local = new MemoryStorage();
+    const locks = new MemoryLocks();
+    const tab = tabStore(local, locks);
+    const page = link(tab.store);
+    const joined = await page.connect();
+    await page.reportCapabilities(BIG);
+    const first = nextOffer(page);
+    const other = await TestClient.ready(coordinator.url, 2, BIG);
+    closers.push(() => other.close());
+    const { offer } = await first;
+    expect(offer.kind).toBe('train');
+
+    // The page reloads before training: the new page rejoins, and the offer it missed arrives before the
+    // session subscribes (it first loads its data); the link keeps it for the listener.
+    page.close();
+    tab.store.releaseHeld();
+    const reloaded = link(tabStore(local, locks, tab.session).store);
+    expect(await reloaded.connect()).toMatchObject({ clientId: joined.clientId, resumed: true });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const again = await nextOffer(reloaded);
+    expect(again.offer).toEqual(offer);
+    expect(again.payload!.byteLength).toBeGreaterThan(100);
+  });
+
   it('forgets an identity the coordinator does not know and refuses a wrong token', async () => {
     const tmp = await tempDir();
     cleanup = tmp.remove;
