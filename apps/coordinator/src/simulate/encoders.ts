@@ -17,6 +17,12 @@ export const ENCODER_NAMES = Object.keys(NAMED);
 export async function loadEncoder(name: string): Promise<Encoder> {
   const named = NAMED[name];
   if (named) return named();
+  // Tests only: with FEDHFT_TEST_ENCODER=1, "tiny-test" is the adapters' 16-d test fixture, so a test can run the
+  // CLI as a child process on a federation that starts in a second (server-kill-resume.test.ts).
+  if (name === 'tiny-test' && process.env.FEDHFT_TEST_ENCODER === '1') {
+    const { TinyEncoder } = await import('../../../../packages/adapters/test/fixtures/tiny-encoder');
+    return new TinyEncoder();
+  }
   const folder = path.resolve(name);
   if (!existsSync(path.join(folder, 'config.json'))) {
     throw new Error(
