@@ -10,7 +10,7 @@ import {
   type ClientProfile,
   type StrategyName,
 } from '@fedhft/core';
-import { federationStrategyOptions, type Coordinator } from '../src/server/index';
+import { Coordinator, federationStrategyOptions } from '../src/server/index';
 import {
   BIG,
   SMALL,
@@ -348,5 +348,53 @@ describe('coordinator server: hostile input', () => {
     const logged = (await readFile(federation.store.refusalsFile, 'utf8')).trim().split('\n');
     for (const line of logged)
       expect(JSON.parse(line)).toMatchObject({ code: expect.any(String), reason: expect.any(String) });
+  }, 120_000);
+
+  it('caps the new identities one address may create: a flood of joins from many sockets is refused', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await Coordinator.start({
+      dataDir: tmp.dir,
+      port: 0,
+      federations: [
+        { config: federationConfig({ rounds: 1, roundDelayMs: 300 }), schema: await tinySchema() },
+      ],
+      joinLimit: { perAddress: 6, windowMs: 60_000 },
+    });
+    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const [a, b] = await Promise.all([
+      TestClient.ready(coordinator.url, 1, BIG),
+      TestClient.ready(coordinator.url, 2, SMALL),
+    ]);
+    clients.push(a!, b!);
+    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
+    // 30 sockets, each joining anew with the right token: 4 more identities fit the cap, 26 are refused.
+    const flood = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => TestClient.connect(coordinator!.url, 10 + i)),
+    );
+    clients.push(...flood);
+    const replies = await Promise.all(flood.map((client) => client.join()));
+    const accepted = replies.filter((reply) => reply.ok === true);
+    expect(accepted).toHaveLength(4);
+    for (const reply of replies.filter((r) => r.ok !== true)) {
+      expect(reply).toMatchObject({ ok: false, code: 'too-many', event: 'join' });
+      expect(reply.reason as string).toMatch(/created 6 new identities in the last 60000 ms/);
+    }
+    // A reconnect with an existing identity is not a new one: still accepted.
+    const joined = flood.find((client) => client.clientId !== '')!;
+    const again = await TestClient.connect(coordinator.url, 99);
+    clients.push(again);
+    expect(await again.join({ clientId: joined.clientId, secret: joined.secret })).toMatchObject({
+      ok: true,
+      resumed: true,
+    });
+    expect(await play).toEqual([
+      expect.objectContaining({ ok: true }),
+      expect.objectContaining({ ok: true }),
+    ]);
+    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
+    const state = coordinator.state().federations[0]!;
+    expect(state.clients).toHaveLength(6);
+    expect(state.refusals.byCode).toEqual({ 'too-many': 26 });
   }, 120_000);
 });

@@ -5,7 +5,7 @@ import { Server } from 'socket.io';
 import { Federation, type FederationEvent, type FederationSetup, type FederationState } from './federation';
 import { createCoordinatorHttp, type RequestHandler } from './http';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
-import { attachSocketHandlers } from './socket';
+import { attachSocketHandlers, type JoinLimit } from './socket';
 
 /**
  * The coordinator: an HTTP server with socket.io on it and several federations side by side. Dashboards and
@@ -23,6 +23,8 @@ export interface CoordinatorOptions {
   /** 0 picks a free port (tests). Default 8080. */
   readonly port?: number;
   readonly log?: (line: string) => void;
+  /** New identities (joins without clientId) one remote address may create per window; default 100 per minute. */
+  readonly joinLimit?: JoinLimit;
 }
 
 export interface CoordinatorState {
@@ -41,7 +43,11 @@ export class Coordinator extends EventEmitter {
   readonly refusals: RefusalLog;
   private readonly addHandler: (handler: RequestHandler) => void;
 
-  private constructor(federations: Map<string, Federation>, log: (line: string) => void) {
+  private constructor(
+    federations: Map<string, Federation>,
+    log: (line: string) => void,
+    joinLimit?: JoinLimit,
+  ) {
     super();
     this.federations = federations;
     const { server, use } = createCoordinatorHttp();
@@ -57,7 +63,7 @@ export class Coordinator extends EventEmitter {
     for (const federation of federations.values()) {
       federation.on('event', (event: FederationEvent) => this.emit('event', event));
     }
-    attachSocketHandlers(this.io, federations, this.refusals, log);
+    attachSocketHandlers(this.io, federations, this.refusals, log, joinLimit);
   }
 
   /** Opens (or resumes) every federation, then listens. */
@@ -70,7 +76,7 @@ export class Coordinator extends EventEmitter {
       const runtime = { dataDir: options.dataDir, resume: options.resume ?? false, log };
       federations.set(setup.config.id, await Federation.open(setup, runtime));
     }
-    const coordinator = new Coordinator(federations, log);
+    const coordinator = new Coordinator(federations, log, options.joinLimit);
     await new Promise<void>((resolve, reject) => {
       coordinator.httpServer.once('error', reject);
       coordinator.httpServer.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {

@@ -37,12 +37,29 @@ function splitAck(args: unknown[]): { params: unknown[]; ack: Ack | null } {
   return { params: args, ack: null };
 }
 
+/** At most `perAddress` new identities (joins without clientId) per remote address per `windowMs`. */
+export interface JoinLimit {
+  readonly perAddress: number;
+  readonly windowMs: number;
+}
+
+export const DEFAULT_JOIN_LIMIT: JoinLimit = { perAddress: 100, windowMs: 60_000 };
+
 export function attachSocketHandlers(
   io: Server,
   federations: ReadonlyMap<string, Federation>,
   serverRefusals: RefusalLog,
   log: (line: string) => void,
+  joinLimit: JoinLimit = DEFAULT_JOIN_LIMIT,
 ): void {
+  // Remote address -> times of its recent new identities (all federations together).
+  const newIdentities = new Map<string, number[]>();
+  const recentNewIdentities = (address: string, now: number): number[] => {
+    const times = (newIdentities.get(address) ?? []).filter((t) => now - t < joinLimit.windowMs);
+    if (times.length === 0) newIdentities.delete(address);
+    else newIdentities.set(address, times);
+    return times;
+  };
   io.on('connection', (socket: Socket) => {
     let session: { federation: Federation; clientId: string } | null = null;
     const channel: ClientChannel = {
@@ -127,11 +144,26 @@ export function attachSocketHandlers(
         refuse('join', 'unknown-federation', `no federation "${parsed.value.federation}"`, ack);
         return;
       }
+      const address = socket.handshake.address;
+      const now = Date.now();
+      const fresh = parsed.value.clientId === undefined;
+      if (fresh && recentNewIdentities(address, now).length >= joinLimit.perAddress) {
+        refuse(
+          'join',
+          'too-many',
+          `${address} created ${joinLimit.perAddress} new identities in the last ${joinLimit.windowMs} ms; ` +
+            'reconnect with your clientId and secret, or try later',
+          ack,
+          federation,
+        );
+        return;
+      }
       const reply = federation.join(parsed.value, channel);
       if (!reply.ok) {
         refuse('join', reply.code, reply.reason, ack, federation);
         return;
       }
+      if (fresh) newIdentities.set(address, [...recentNewIdentities(address, now), now]);
       session = { federation, clientId: reply.clientId };
       ack(reply);
     });

@@ -54,6 +54,7 @@ export const REFUSAL_CODES = [
   'too-large', // over the federation's message size limit
   'bad-payload', // the binary part does not decode (codec error) or the strategy refuses it
   'finished', // the federation has run all its rounds
+  'too-many', // too many new identities from one address in a short time (a flood of joins)
   'unavailable', // the federation does not offer this (e.g. a demo shard without a demo corpus)
   'internal', // the server failed handling it (logged there)
 ] as const;
