@@ -114,6 +114,19 @@ const fieldsSchema = z.strictObject({
   precision: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
   headPrecision: z.enum(['fp32', 'fp16', 'int8']).optional(),
 
+  /**
+   * Hostile clients (see simulate/attack.ts): round(fraction x clients) of them, drawn by a seeded shuffle,
+   * train honestly and then send their update scaled by `factor` ('scale', default -10) or replaced by Gaussian
+   * noise of standard deviation `factor` per coordinate ('random', default 1).
+   */
+  attack: z
+    .strictObject({
+      fraction: z.number().min(0).lt(1),
+      kind: z.enum(['scale', 'random']),
+      factor: z.number().finite().optional(),
+    })
+    .optional(),
+
   /** Evaluate the cluster models on the global test set every this many rounds (and after the last). */
   evalEvery: positiveInt.default(1),
   evalBatchSize: positiveInt.default(64),

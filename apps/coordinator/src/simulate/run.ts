@@ -26,6 +26,7 @@ import {
   type StrategyName,
 } from '@fedhft/core';
 import { selectClients } from '../federation/rounds';
+import { attackUpdate, hostileClients } from './attack';
 import { strategyOptions, type SimulationConfig } from './config';
 import {
   describeClients,
@@ -64,6 +65,8 @@ export interface ClientRoundMetrics {
   readonly trainSeconds: number;
   /** On the client's own held-out split, after its local training (null when the split is empty). */
   readonly personalized: PersonalizedEvaluation | null;
+  /** Present when the client is hostile (config.attack): it sent the attacked update, not the one it trained. */
+  readonly hostile?: true;
 }
 
 export interface ClusterEvaluation extends PersonalizedEvaluation {
@@ -216,6 +219,7 @@ async function trainClient(
   seed: number,
   limits: DecodeLimits,
   encodeOptions: EncodeOptions,
+  hostile = false,
 ) {
   const started = performance.now();
   const downloadMessage = encodeModelPayload(offer.payload, encodeOptions);
@@ -228,7 +232,12 @@ async function trainClient(
     { clientId: client.clientId, round, seed },
     { meter: context.meter, ...(client.heldOut.texts.length > 0 ? { heldOut: client.heldOut } : {}) },
   );
-  const uploadMessage = encodeUpdate(result.update, encodeOptions);
+  // A hostile client trains honestly, then replaces its update before encoding it.
+  const sent =
+    hostile && context.config.attack !== undefined
+      ? attackUpdate(result.update, context.config.attack, seed, round)
+      : result.update;
+  const uploadMessage = encodeUpdate(sent, encodeOptions);
   const update = decodeUpdate(uploadMessage, limits);
   const metrics: ClientRoundMetrics = {
     clientId: client.clientId,
@@ -244,6 +253,7 @@ async function trainClient(
     trainableParameters: result.trainableParameters,
     trainSeconds: (performance.now() - started) / 1000,
     personalized: result.evaluation ?? null,
+    ...(hostile ? { hostile: true as const } : {}),
   };
   return { update, metrics };
 }
@@ -269,6 +279,11 @@ async function runSeed(context: SeedContext, seed: number): Promise<RunResult> {
     ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
   };
   const byId = new Map(data.clients.map((c) => [c.clientId, c]));
+  const hostile = hostileClients(
+    data.clients.map((c) => c.clientId),
+    config.attack,
+    seed,
+  );
   const profiles = new Map<string, ClientProfile>(
     data.clients.map((c) => [c.clientId, { clientId: c.clientId, budget: c.budget, exampleCount: 0 }]),
   );
@@ -305,6 +320,7 @@ async function runSeed(context: SeedContext, seed: number): Promise<RunResult> {
         seed,
         limits,
         encodeOptions,
+        hostile.has(clientId),
       );
       strategy.receive(update, profiles.get(clientId)!);
       profiles.set(clientId, { ...profiles.get(clientId)!, exampleCount: update.exampleCount });
