@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIG, SMALL, TOKEN, TestClient, tempDir, tinySchema } from './helpers/server-client';
+import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from './helpers/server-client';
 
 /**
  * The coordinator CLI as a real child process, killed with SIGKILL in the middle of a round (no clean stop, no
@@ -92,26 +92,7 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
         host: '127.0.0.1',
         port: 0,
         dataDir,
-        federations: [
-          {
-            id: 'sentiment',
-            token: TOKEN,
-            adminToken: 'admin-token-0123',
-            encoder: 'tiny-test',
-            numClasses: 2,
-            rank: 4,
-            alpha: 8,
-            strategy: 'fedhft',
-            clusters: 2,
-            strategyOptions: { warmupRounds: 1 },
-            initialHead: 'zeros',
-            rounds: 3,
-            minClients: 2,
-            roundTimeoutMs: 30_000,
-            roundDelayMs: 50,
-            train: { epochs: 1, batchSize: 8, learningRate: 0.01, maxSeqLen: 16 },
-          },
-        ],
+        federations: [{ ...FEDERATION_INPUT, adminToken: 'admin-token-0123' }],
       }),
     );
     const args = ['--config', configFile, '--no-web'];

@@ -41,25 +41,27 @@ export async function tinySchema(): Promise<ModelSchema> {
   return schema;
 }
 
+/** The test federation as a config file would hold it (the CLI tests write it to disk). */
+export const FEDERATION_INPUT = {
+  id: 'sentiment',
+  token: TOKEN,
+  encoder: 'tiny-test',
+  numClasses: 2,
+  rank: 4,
+  alpha: 8,
+  strategy: 'fedhft',
+  clusters: 2,
+  strategyOptions: { warmupRounds: 1 },
+  initialHead: 'zeros',
+  rounds: 3,
+  minClients: 2,
+  roundTimeoutMs: 30_000,
+  roundDelayMs: 50,
+  train: { epochs: 1, batchSize: 8, learningRate: 0.01, maxSeqLen: 16 },
+} satisfies FederationConfigInput;
+
 export function federationConfig(overrides: Partial<FederationConfigInput> = {}) {
-  return parseFederationConfig({
-    id: 'sentiment',
-    token: TOKEN,
-    encoder: 'tiny-test',
-    numClasses: 2,
-    rank: 4,
-    alpha: 8,
-    strategy: 'fedhft',
-    clusters: 2,
-    strategyOptions: { warmupRounds: 1 },
-    initialHead: 'zeros',
-    rounds: 3,
-    minClients: 2,
-    roundTimeoutMs: 30_000,
-    roundDelayMs: 50,
-    train: { epochs: 1, batchSize: 8, learningRate: 0.01, maxSeqLen: 16 },
-    ...overrides,
-  });
+  return parseFederationConfig({ ...FEDERATION_INPUT, ...overrides });
 }
 
 export async function tempDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
