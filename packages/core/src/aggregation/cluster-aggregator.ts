@@ -1,6 +1,6 @@
 import type { ClientUpdate, DenseTensor, HeadParams, MaskedFactors } from '../update';
-import { HeadAggregator } from './head-aggregator';
-import { isMap, validateHead, validateMaskedFactors, validateMemberships } from './validate';
+import { HeadAggregator, type HeadPartial } from './head-aggregator';
+import { isMap, validateHead, validateMaskedFactors, validateMemberships, validateWeight } from './validate';
 
 /**
  * Row normaliser of the per-cluster average.
@@ -114,6 +114,78 @@ export class ClusterAggregator {
   }
 
   /**
+   * The running sums of every cluster (copies) and the clients folded in: another process's aggregator of the
+   * same round adds them with merge(), so a round split over several processes sums the same terms.
+   */
+  partial(): ClusterPartial {
+    if (this.finished) throw new Error('ClusterAggregator: partial() after finish()');
+    return {
+      clusters: this.clusters,
+      clientIds: [...this.clientIds],
+      weights: [...(this.shapes ?? [])].map(([name, { dOut, dIn }]) => ({ name, dOut, dIn })),
+      states: this.states.map((state) => ({
+        numerators: new Map([...state.numerators].map(([name, sum]) => [name, sum.slice()])),
+        normalizers: new Map([...state.normalizers].map(([name, norm]) => [name, norm.slice()])),
+        head: state.head.partial(),
+        weight: state.weight,
+      })),
+    };
+  }
+
+  /** Adds another aggregator's partial (same clusters, weights and normaliser; disjoint clients). */
+  merge(partial: ClusterPartial): void {
+    if (this.finished) throw new Error('ClusterAggregator: merge() after finish()');
+    if (partial.clusters !== this.clusters || partial.states.length !== this.clusters) {
+      throw new Error(`partial has ${partial.clusters} clusters, this aggregator ${this.clusters}`);
+    }
+    for (const id of partial.clientIds) {
+      if (this.clientIds.has(id)) throw new Error(`partial: update from "${id}" was already added here`);
+    }
+    if (partial.clientIds.length === 0) return;
+    const shapes = new Map(partial.weights.map(({ name, dOut, dIn }) => [name, { dOut, dIn }]));
+    if (this.shapes !== null) {
+      const describe = (m: Map<string, WeightShape>) =>
+        [...m]
+          .map(([n, w]) => `${n}:${w.dOut}x${w.dIn}`)
+          .sort()
+          .join(',');
+      const mine = describe(this.shapes);
+      const theirs = describe(shapes);
+      if (mine !== theirs) throw new Error(`partial weights ${theirs} differ from ${mine}`);
+    }
+    partial.states.forEach((other, j) => {
+      for (const [name, { dOut, dIn }] of shapes) {
+        const sum = other.numerators.get(name);
+        const norm = other.normalizers.get(name);
+        if (sum?.length !== dOut * dIn || norm?.length !== dOut) {
+          throw new Error(`partial cluster ${j}: "${name}" sums do not match ${dOut} x ${dIn}`);
+        }
+      }
+      validateWeight(other.weight, `partial cluster ${j} weight`);
+    });
+    if (this.shapes === null) {
+      this.shapes = shapes;
+      for (const state of this.states) {
+        for (const [name, { dOut, dIn }] of shapes) {
+          state.numerators.set(name, new Float32Array(dOut * dIn));
+          state.normalizers.set(name, new Float64Array(dOut));
+        }
+      }
+    }
+    partial.states.forEach((other, j) => {
+      const state = this.states[j]!;
+      state.head.merge(other.head);
+      for (const name of shapes.keys()) {
+        addInto(state.numerators.get(name)!, other.numerators.get(name)!);
+        addInto(state.normalizers.get(name)!, other.normalizers.get(name)!);
+      }
+      state.weight += other.weight;
+    });
+    this.headSize ??= partial.states[0]!.head.size ?? undefined;
+    for (const id of partial.clientIds) this.clientIds.add(id);
+  }
+
+  /**
    * Divides each cluster's sums by their row normalisers, in place, and returns one aggregate per cluster (the
    * buffers are handed out, not copied, so the aggregator is single-use).
    */
@@ -213,6 +285,23 @@ export class ClusterAggregator {
       });
     }
   }
+}
+
+function addInto(target: Float32Array | Float64Array, source: Float32Array | Float64Array): void {
+  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+}
+
+/** A ClusterAggregator's sums (see partial / merge). */
+export interface ClusterPartial {
+  readonly clusters: number;
+  readonly clientIds: readonly string[];
+  readonly weights: readonly { readonly name: string; readonly dOut: number; readonly dIn: number }[];
+  readonly states: readonly {
+    readonly numerators: ReadonlyMap<string, Float32Array>;
+    readonly normalizers: ReadonlyMap<string, Float64Array>;
+    readonly head: HeadPartial;
+    readonly weight: number;
+  }[];
 }
 
 /** One-shot aggregation of a round's updates with their memberships (see ClusterAggregator). */

@@ -66,6 +66,39 @@ export class DenseAggregator {
     return floats;
   }
 
+  /** The running sums (copies), for combining with another process's by merge(). */
+  partial(): DensePartial {
+    return {
+      sums: [...(this.sums ?? [])].map(([name, { shape, sum }]) => ({
+        name,
+        shape: [...shape],
+        sum: sum.slice(),
+      })),
+      weight: this.weight,
+      count: this.contributions,
+    };
+  }
+
+  /** Adds another aggregator's sums (same names and shapes) as if its contributions had been added here. */
+  merge(partial: DensePartial): void {
+    if (this.finished) throw new Error('DenseAggregator: merge() after finish()');
+    validateWeight(partial.weight, 'partial weight');
+    if (partial.sums.length === 0) {
+      this.weight += partial.weight;
+      this.contributions += partial.count;
+      return;
+    }
+    const tensors = new Map(partial.sums.map(({ name, shape, sum }) => [name, { shape, data: sum }]));
+    this.check(tensors, 1);
+    const sums = (this.sums ??= DenseAggregator.allocate(tensors));
+    for (const [name, { sum }] of sums) {
+      const other = tensors.get(name)!.data;
+      for (let i = 0; i < sum.length; i++) sum[i]! += other[i]!;
+    }
+    this.weight += partial.weight;
+    this.contributions += partial.count;
+  }
+
   /** The weighted means, or null when nothing with positive weight was added. Single use. */
   finish(): Map<string, DenseTensor> | null {
     if (this.finished) throw new Error('DenseAggregator: finish() called twice');
@@ -86,6 +119,17 @@ export class DenseAggregator {
     }
     return sums;
   }
+}
+
+/** A DenseAggregator's running sums, weight and contribution count (see partial / merge). */
+export interface DensePartial {
+  readonly sums: readonly {
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly sum: Float32Array;
+  }[];
+  readonly weight: number;
+  readonly count: number;
 }
 
 /** One-shot weighted mean of tensor maps (e.g. FedAvg of full fine-tuning deltas by example count). */

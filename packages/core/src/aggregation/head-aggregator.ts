@@ -1,5 +1,5 @@
 import type { DenseTensor, HeadParams } from '../update';
-import { DenseAggregator } from './dense-aggregator';
+import { DenseAggregator, type DensePartial } from './dense-aggregator';
 import { validateHead } from './validate';
 
 function headTensors(head: HeadParams): Map<string, DenseTensor> {
@@ -7,6 +7,11 @@ function headTensors(head: HeadParams): Map<string, DenseTensor> {
     ['kernel', { shape: [head.embeddingSize, head.numClasses], data: head.kernel }],
     ['bias', { shape: [head.numClasses], data: head.bias }],
   ]);
+}
+
+export interface HeadPartial {
+  readonly size: { readonly embeddingSize: number; readonly numClasses: number } | null;
+  readonly mean: DensePartial;
 }
 
 /** Streaming weighted mean of classifier heads: H = sum_k w_k H_k / sum_k w_k. */
@@ -32,6 +37,29 @@ export class HeadAggregator {
 
   bufferFloats(): number {
     return this.mean.bufferFloats();
+  }
+
+  /** The running sums, for combining with another process's by merge(). */
+  partial(): HeadPartial {
+    return { size: this.size ?? null, mean: this.mean.partial() };
+  }
+
+  /** Adds another HeadAggregator's sums. */
+  merge(partial: HeadPartial): void {
+    if (partial.size !== null) {
+      if (
+        this.size &&
+        (this.size.embeddingSize !== partial.size.embeddingSize ||
+          this.size.numClasses !== partial.size.numClasses)
+      ) {
+        throw new Error(
+          `head partial is ${partial.size.embeddingSize} x ${partial.size.numClasses}, expected ` +
+            `${this.size.embeddingSize} x ${this.size.numClasses}`,
+        );
+      }
+      this.size ??= { ...partial.size };
+    }
+    this.mean.merge(partial.mean);
   }
 
   /** The mean head, or null when nothing with positive weight was added. Single use. */

@@ -3,8 +3,9 @@ export {
   ClusterAggregator,
   type ClusterAggregate,
   type ClusterAggregatorOptions,
+  type ClusterPartial,
   type RowNormalizer,
 } from './cluster-aggregator';
-export { DenseAggregator, weightedMeanTensors } from './dense-aggregator';
-export { averageHeads, HeadAggregator } from './head-aggregator';
+export { DenseAggregator, weightedMeanTensors, type DensePartial } from './dense-aggregator';
+export { averageHeads, HeadAggregator, type HeadPartial } from './head-aggregator';
 export { validateMemberships } from './validate';

@@ -30,6 +30,7 @@ import {
   trainedBlocks,
   updateFloats,
 } from './robust-dp';
+import { decodeRoundShare, encodeRoundShare } from './round-partial';
 import { RoundTracker } from './rounds';
 import { checkSchema, copyHead, startingHead } from './schema';
 import {
@@ -306,6 +307,78 @@ export class FedHftStrategy implements Strategy {
         ...extra,
       },
     };
+  }
+
+  /**
+   * Why this configuration cannot split a round over several processes, or null when it can: the round must be
+   * a sum of per-update terms (dp adds its noise once to the whole sum; trimmed mean and the median bound need
+   * every update at once).
+   */
+  splitRoundsUnsupported(): string | null {
+    const { dp, robust } = this.options;
+    if (dp !== null) return 'differential privacy noises the whole round sum once';
+    if (robust?.kind === 'trimmed-mean')
+      return "robust 'trimmed-mean' needs every update of the round at once";
+    if (robust?.kind === 'norm-bounded' && robust.bound === 'median') {
+      return "robust 'norm-bounded' with the median bound needs every update's norm at once";
+    }
+    return null;
+  }
+
+  /** This process's share of the open round `round` (see RoundShare), as plain JSON. */
+  exportRoundShare(round: number): unknown {
+    this.checkSplitRounds();
+    const work = this.work;
+    if (!this.rounds.isOpen || work === null || work.round !== round) {
+      throw new Error(`round ${round} is not open here`);
+    }
+    const received = this.rounds.receivedIds();
+    const importance = new Map(
+      this.needsPreviousImportance() ? received.map((id) => [id, this.previousImportance.get(id)!]) : [],
+    );
+    return encodeRoundShare({
+      round,
+      received,
+      aggregator: work.aggregator?.partial() ?? null,
+      features: work.features.map(({ clientId, features }) => ({
+        clientId,
+        features: Float64Array.from(features),
+      })),
+      importance,
+      clipFactors: work.clipFactors,
+      boundFactors: work.boundFactors,
+    });
+  }
+
+  /**
+   * Folds another process's share of the open round into this one, before finishRound. Every client in it must
+   * have been offered training here and not be received here yet; nothing changes unless all checks pass.
+   */
+  mergeRoundShare(value: unknown): void {
+    this.checkSplitRounds();
+    const share = decodeRoundShare(value, this.schema, this.options.clusters, this.features !== null);
+    const work = this.work;
+    if (!this.rounds.isOpen || work === null || work.round !== share.round) {
+      throw new Error(`round partial is for round ${share.round}, which is not open here`);
+    }
+    for (const id of share.received) this.rounds.checkRemote(id, share.round);
+    const dim = work.features[0]?.features.length;
+    if (dim !== undefined && share.features.some((f) => f.features.length !== dim)) {
+      throw new Error(
+        `round partial: features of dimension ${share.features[0]!.features.length}, here ${dim}`,
+      );
+    }
+    if (share.aggregator !== null) this.aggregator(work).merge(share.aggregator);
+    work.features.push(...share.features);
+    for (const [id, weights] of share.importance) this.previousImportance.set(id, new Map(weights));
+    work.clipFactors.push(...share.clipFactors);
+    work.boundFactors.push(...share.boundFactors);
+    for (const id of share.received) this.rounds.markReceived(id);
+  }
+
+  private checkSplitRounds(): void {
+    const reason = this.splitRoundsUnsupported();
+    if (reason !== null) throw new Error(`rounds cannot be split over processes: ${reason}`);
   }
 
   snapshot(): unknown {

@@ -92,6 +92,26 @@ export class RoundTracker<T> {
     return record;
   }
 
+  /**
+   * Checks that `clientId` was offered training in the open round `round` and is not received yet (an update
+   * folded by another process of a split round); returns what it was offered.
+   */
+  checkRemote(clientId: string, round: number): T {
+    const open = this.open;
+    if (open === null || open.round !== round) throw new Error(`round ${round} is not open here`);
+    const record = open.offers.get(clientId);
+    if (record === undefined || record === null) {
+      throw new Error(`"${clientId}" was not offered training in round ${round}`);
+    }
+    if (open.received.has(clientId)) throw new Error(`"${clientId}" was already received this round`);
+    return record;
+  }
+
+  /** Clients received so far in the open round, in arrival order. */
+  receivedIds(): string[] {
+    return [...(this.open?.received ?? [])];
+  }
+
   markReceived(clientId: string): void {
     this.open?.received.add(clientId);
   }

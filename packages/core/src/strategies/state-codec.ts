@@ -58,6 +58,13 @@ export function decodeFloat32(text: unknown, length: number, label: string): Flo
   return values;
 }
 
+export function decodeFloat64(text: unknown, length: number, label: string): Float64Array {
+  const view = decodeBytes(text, length * 8, label);
+  const values = Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+  checkFinite(values, label);
+  return values;
+}
+
 export function decodeInt32(text: unknown, length: number, label: string): Int32Array {
   const view = decodeBytes(text, length * 4, label);
   return Int32Array.from({ length }, (_, i) => view.getInt32(i * 4, true));

@@ -103,4 +103,12 @@ export interface Strategy {
    */
   snapshot(): unknown;
   restore(state: unknown): void;
+  /**
+   * Rounds split over several coordinator processes (optional): each process folds the updates it receives,
+   * the leading process merges the others' shares (exportRoundShare on theirs, mergeRoundShare on its own)
+   * before finishRound. splitRoundsUnsupported says why a configuration cannot (null when it can).
+   */
+  splitRoundsUnsupported?(): string | null;
+  exportRoundShare?(round: number): unknown;
+  mergeRoundShare?(share: unknown): void;
 }
