@@ -1,10 +1,8 @@
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  CodecError,
   createStrategy,
   decodeLimits,
-  decodeUpdate,
   encodeModelPayload,
   type CapabilityReport,
   type ClientProfile,
@@ -21,7 +19,6 @@ import {
   type ModelSchema,
   type OfferMessage,
   type Refusal,
-  type RefusalCode,
   type ReportedRoundMetrics,
   type RoundNotice,
   type Strategy,
@@ -37,6 +34,7 @@ import { federationStrategyOptions, type FederationConfig } from './config';
 import type { DemoShards, DemoShardSummary } from './demo-shards';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
 import { FederationStore, type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './store';
+import { checkOffered, decodeOfferedUpload, isRefusal, refusal, type OfferedUpload } from './uploads';
 
 /**
  * One federation (task) of the coordinator: its clients, its strategy and its rounds. A round starts once
@@ -165,6 +163,35 @@ export type FederationEvent = { readonly federation: string; readonly at: number
 
 type Reply<T> = T | Refusal;
 
+/** What a member process of a multi-process coordinator reports of an update it decoded (claimRemote). */
+export interface RemoteClaim {
+  readonly bytes: number;
+  readonly exampleCount: number;
+}
+
+/** A round's offers, for member processes to replicate (they fold the updates that reach them). */
+export interface RoundOpening {
+  readonly federation: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly deadline: number;
+  /** The strategy state the offers were made from (the last completed round's). */
+  readonly snapshot: unknown;
+  /** In the order the strategy made them; offerId null for a skip. */
+  readonly offers: { clientId: string; budget: number; exampleCount: number; offerId: string | null }[];
+}
+
+/**
+ * How the leader of a multi-process coordinator splits rounds: members replicate each round's offers, fold
+ * the updates their clients upload, and hand their share of the round over when it closes.
+ */
+export interface RoundSplit {
+  opened(opening: RoundOpening): void;
+  /** Every member's share of the round (FedHFT's exportRoundShare), collected once it closes. */
+  collect(federation: string, round: number): Promise<unknown[]>;
+  closed(federation: string, round: number): void;
+}
+
 interface Offered {
   readonly profile: ClientProfile;
   readonly offerId: string | null;
@@ -178,12 +205,9 @@ interface OpenRound {
   readonly startedAt: number;
   readonly deadline: number;
   readonly offers: Map<string, Offered>;
-  readonly received: Map<string, { bytes: number; metrics?: ReportedRoundMetrics }>;
+  /** remote: folded by a member process (multi-process rounds), merged from its share at the close. */
+  readonly received: Map<string, { bytes: number; metrics?: ReportedRoundMetrics; remote?: boolean }>;
   timer: NodeJS.Timeout | null;
-}
-
-function refusal(code: RefusalCode, reason: string, event: string): Refusal {
-  return { ok: false, code, reason, event };
 }
 
 function digest(text: string): Buffer {
@@ -200,7 +224,9 @@ export class Federation extends EventEmitter {
   readonly peft: FederationSetup['peft'] | null;
   private readonly registry: ClientRegistry;
   private readonly channels = new Map<string, ClientChannel>();
-  private readonly limits: DecodeLimits;
+  private readonly limits: DecodeLimits & { readonly maxBytes: number };
+  /** Set by the leader of a multi-process coordinator (splitRounds). */
+  private split: RoundSplit | null = null;
   private readonly encodeOptions: EncodeOptions;
   private readonly strategyOptions: Record<string, unknown>;
   private readonly tokenDigest: Buffer;
@@ -466,6 +492,67 @@ export class Federation extends EventEmitter {
 
   /** An uploaded update: every check before the strategy sees it, which validates it fully before folding in. */
   update(clientId: string, meta: UpdateMeta, bytes: Uint8Array): Reply<UpdateReply> {
+    const open = this.roundForUpload(clientId, meta);
+    if (isRefusal(open)) return open;
+    const offered = open.offers.get(clientId);
+    const update = decodeOfferedUpload(
+      clientId,
+      this.offeredUpload(open, clientId),
+      meta,
+      bytes,
+      this.limits,
+    );
+    if (isRefusal(update)) return update;
+    try {
+      this.strategy.receive(update, offered!.profile);
+    } catch (error) {
+      return refusal('bad-payload', `the strategy refused the update: ${(error as Error).message}`, 'update');
+    }
+    return this.accepted(open, clientId, {
+      bytes: bytes.byteLength,
+      exampleCount: update.exampleCount,
+      meta,
+    });
+  }
+
+  /**
+   * Multi-process rounds: a member process decoded and checked an update of one of its clients and asks to
+   * count it; once accepted here it folds the update into its own share of the round (merged at the close).
+   * The same checks as update() before decoding, so each client counts once whichever process it reached.
+   */
+  claimRemote(clientId: string, meta: UpdateMeta, claim: RemoteClaim): Reply<UpdateReply> {
+    if (this.split === null) return refusal('internal', 'this coordinator does not split rounds', 'update');
+    const open = this.roundForUpload(clientId, meta);
+    if (isRefusal(open)) return open;
+    const refused = checkOffered(clientId, this.offeredUpload(open, clientId), meta);
+    if (refused !== null) return refused;
+    return this.accepted(open, clientId, { ...claim, meta, remote: true });
+  }
+
+  /** A remote claim whose update the member could not fold after all: it no longer counts. */
+  releaseRemote(clientId: string, round: number): void {
+    const open = this.open;
+    if (open?.round === round && this.phase === 'training' && open.received.get(clientId)?.remote) {
+      open.received.delete(clientId);
+    }
+  }
+
+  /**
+   * Lets the leader of a multi-process coordinator split this federation's rounds (see RoundSplit). Throws
+   * when the strategy cannot: its rounds must be sums of per-update terms.
+   */
+  splitRounds(split: RoundSplit): void {
+    const reason =
+      this.strategy.splitRoundsUnsupported?.() ??
+      (this.strategy.exportRoundShare ? null : `strategy ${this.config.strategy} does not support it`);
+    if (reason !== null) {
+      throw new Error(`federation ${this.id}: rounds cannot be split over coordinator processes: ${reason}`);
+    }
+    this.split = split;
+  }
+
+  /** The open round an upload for `meta` may count in, or why none. */
+  private roundForUpload(clientId: string, meta: UpdateMeta): OpenRound | Refusal {
     const event = 'update';
     if (this.registry.get(clientId)?.budget === undefined) {
       return refusal('not-ready', 'send a capability report before any update', event);
@@ -486,65 +573,32 @@ export class Federation extends EventEmitter {
       }
       return refusal('wrong-round', this.wrongRoundReason(meta.round), event);
     }
+    return open;
+  }
+
+  private offeredUpload(open: OpenRound, clientId: string): OfferedUpload | undefined {
     const offered = open.offers.get(clientId);
-    if (offered === undefined || offered.offerId === null) {
-      return refusal(
-        'not-offered',
-        `client "${clientId}" was not offered training in round ${open.round}`,
-        event,
-      );
-    }
-    if (meta.offerId !== offered.offerId) {
-      return refusal(
-        'not-offered',
-        `offer id "${meta.offerId}" is not this round's offer to you (a stale upload from an earlier attempt?)`,
-        event,
-      );
-    }
-    if (open.received.has(clientId)) {
-      return refusal('duplicate', `round ${open.round}: your update was already received`, event);
-    }
-    if (bytes.byteLength > this.config.maxUpdateBytes) {
-      return refusal(
-        'too-large',
-        `update of ${bytes.byteLength} bytes exceeds the limit of ${this.config.maxUpdateBytes}`,
-        event,
-      );
-    }
-    let update;
-    try {
-      update = decodeUpdate(bytes, this.limits);
-    } catch (error) {
-      const message = error instanceof CodecError ? error.message : String(error);
-      return refusal('bad-payload', `the update does not decode: ${message}`, event);
-    }
-    if (update.clientId !== clientId) {
-      return refusal(
-        'wrong-client',
-        `the encoded update is for client "${update.clientId}", you are "${clientId}"`,
-        event,
-      );
-    }
-    if (update.round !== open.round) {
-      return refusal(
-        'wrong-round',
-        `the encoded update is for round ${update.round}, the open round is ${open.round}`,
-        event,
-      );
-    }
-    try {
-      this.strategy.receive(update, offered.profile);
-    } catch (error) {
-      return refusal('bad-payload', `the strategy refused the update: ${(error as Error).message}`, event);
-    }
+    return (
+      offered && { round: open.round, offerId: offered.offerId, alreadyReceived: open.received.has(clientId) }
+    );
+  }
+
+  /** Counts an update that was folded in (here, or by a member process for remote ones). */
+  private accepted(
+    open: OpenRound,
+    clientId: string,
+    upload: { bytes: number; exampleCount: number; meta: UpdateMeta; remote?: boolean },
+  ): UpdateReply {
+    const { bytes, meta } = upload;
     open.received.set(clientId, {
-      bytes: bytes.byteLength,
+      bytes,
       ...(meta.metrics ? { metrics: meta.metrics } : {}),
+      ...(upload.remote ? { remote: true } : {}),
     });
     const record = this.registry.get(clientId)!;
-    record.exampleCount = update.exampleCount;
+    record.exampleCount = upload.exampleCount;
     record.lastSeenAt = Date.now();
-    this.emitEvent({ type: 'update-accepted', round: open.round, clientId, bytes: bytes.byteLength });
+    this.emitEvent({ type: 'update-accepted', round: open.round, clientId, bytes });
     const training = [...open.offers.values()].filter((o) => o.offerId !== null).length;
     if (open.received.size === training) setImmediate(() => void this.closeRound(open, 'all-received'));
     return { ok: true, round: open.round, received: open.received.size };
@@ -648,6 +702,19 @@ export class Federation extends EventEmitter {
     this.open = open;
     this.phase = 'training';
     open.timer = setTimeout(() => void this.closeRound(open, 'deadline'), config.roundTimeoutMs);
+    this.split?.opened({
+      federation: this.id,
+      round,
+      attempt,
+      deadline,
+      snapshot: this.lastSnapshot,
+      offers: [...offers].map(([clientId, o]) => ({
+        clientId,
+        budget: o.profile.budget,
+        exampleCount: o.profile.exampleCount,
+        offerId: o.offerId,
+      })),
+    });
     for (const [clientId, offered] of offers) this.sendOffer(clientId, offered);
     this.log(
       `federation ${this.id}: round ${round} (attempt ${attempt}) offered to ${selected.length} clients, ` +
@@ -681,6 +748,8 @@ export class Federation extends EventEmitter {
     if (this.open !== open || this.phase !== 'training' || this.stopped) return;
     this.phase = 'closing';
     if (open.timer) clearTimeout(open.timer);
+    if (this.split !== null) await this.mergeShares(open);
+    if (this.stopped) return;
     const { config } = this;
     const training = [...open.offers].filter(([, o]) => o.offerId !== null).map(([id]) => id);
     const participants = [...open.received.keys()];
@@ -757,6 +826,7 @@ export class Federation extends EventEmitter {
       };
       this.channels.get(clientId)?.send('round', notice);
     }
+    this.split?.closed(this.id, open.round);
     this.emitEvent({ type: 'round-closed', record });
     if (this.stopped) return;
     if (this.nextRound >= config.rounds) {
@@ -766,6 +836,41 @@ export class Federation extends EventEmitter {
     }
     this.phase = 'waiting';
     this.scheduleStart();
+  }
+
+  /**
+   * Merges the members' shares of the closing round into the strategy. A remote update counts only once its
+   * member's share is merged: claims of a member that did not answer (or sent a share the strategy refused)
+   * are dropped from the round, as if those clients had missed the deadline.
+   */
+  private async mergeShares(open: OpenRound): Promise<void> {
+    let shares: unknown[] = [];
+    try {
+      shares = await this.split!.collect(this.id, open.round);
+    } catch (error) {
+      this.log(
+        `federation ${this.id}: round ${open.round}: collecting member shares failed: ${(error as Error).message}`,
+      );
+    }
+    const merged = new Set<string>();
+    for (const share of shares) {
+      try {
+        this.strategy.mergeRoundShare!(share);
+        for (const id of (share as { received: string[] }).received) merged.add(id);
+      } catch (error) {
+        this.log(
+          `federation ${this.id}: round ${open.round}: a member share was refused: ${(error as Error).message}`,
+        );
+      }
+    }
+    for (const [id, entry] of open.received) {
+      if (entry.remote && !merged.has(id)) {
+        open.received.delete(id);
+        this.log(
+          `federation ${this.id}: round ${open.round}: ${id}'s update never reached the leader; counted as missing`,
+        );
+      }
+    }
   }
 
   private rollBack(): void {

@@ -12,7 +12,8 @@ import {
   type RefusalCode,
 } from '@fedhft/core';
 import type { Server, Socket } from 'socket.io';
-import type { ClientChannel, Federation } from './federation';
+import type { FederationEndpoint } from './endpoint';
+import type { ClientChannel } from './federation';
 import type { RefusalLog } from './refusals';
 
 /**
@@ -47,7 +48,7 @@ export const DEFAULT_JOIN_LIMIT: JoinLimit = { perAddress: 100, windowMs: 60_000
 
 export function attachSocketHandlers(
   io: Server,
-  federations: ReadonlyMap<string, Federation>,
+  federations: ReadonlyMap<string, FederationEndpoint>,
   serverRefusals: RefusalLog,
   log: (line: string) => void,
   joinLimit: JoinLimit = DEFAULT_JOIN_LIMIT,
@@ -61,7 +62,9 @@ export function attachSocketHandlers(
     return times;
   };
   io.on('connection', (socket: Socket) => {
-    let session: { federation: Federation; clientId: string } | null = null;
+    let session: { federation: FederationEndpoint; clientId: string } | null = null;
+    // A join waiting for its answer (a member process asks the leader): a second one is refused meanwhile.
+    let joining = false;
     const channel: ClientChannel = {
       connectionId: socket.id,
       send: (event, ...args) => void socket.emit(event, ...args),
@@ -81,7 +84,7 @@ export function attachSocketHandlers(
       code: RefusalCode,
       reason: string,
       ack: Ack | null,
-      federation: Federation | null = session?.federation ?? null,
+      federation: FederationEndpoint | null = session?.federation ?? null,
     ): void => {
       const answer: Refusal = { ok: false, code, reason, event };
       const entry = {
@@ -97,8 +100,12 @@ export function attachSocketHandlers(
       else socket.emit(PROTOCOL_EVENTS.refused, answer);
     };
 
-    /** Runs a request handler with the checks every request shares. */
-    const handle = (event: string, needsSession: boolean, body: (params: unknown[], ack: Ack) => void) => {
+    /** Runs a request handler (which may answer later) with the checks every request shares. */
+    const handle = (
+      event: string,
+      needsSession: boolean,
+      body: (params: unknown[], ack: Ack) => void | Promise<void>,
+    ) => {
       socket.on(event, (...args: unknown[]) => {
         const { params, ack } = splitAck(args);
         if (ack === null) {
@@ -109,11 +116,14 @@ export function attachSocketHandlers(
           refuse(event, 'not-joined', `${event}: join a federation first`, ack);
           return;
         }
-        try {
-          body(params, ack);
-        } catch (error) {
+        const failed = (error: unknown) => {
           log(`socket ${socket.id}: ${event} failed: ${(error as Error).stack ?? String(error)}`);
           refuse(event, 'internal', `${event}: the server failed handling it`, ack);
+        };
+        try {
+          void Promise.resolve(body(params, ack)).catch(failed);
+        } catch (error) {
+          failed(error);
         }
       });
     };
@@ -124,9 +134,10 @@ export function attachSocketHandlers(
       }
     });
 
-    handle(PROTOCOL_EVENTS.join, false, ([request], ack) => {
-      if (session !== null) {
-        refuse('join', 'malformed', `this connection already joined "${session.federation.id}"`, ack);
+    handle(PROTOCOL_EVENTS.join, false, async ([request], ack) => {
+      if (session !== null || joining) {
+        const already = session === null ? 'is joining' : `already joined "${session.federation.id}"`;
+        refuse('join', 'malformed', `this connection ${already}`, ack);
         return;
       }
       const version = (request as { protocolVersion?: unknown } | null)?.protocolVersion;
@@ -158,7 +169,10 @@ export function attachSocketHandlers(
         );
         return;
       }
-      const reply = federation.join(parsed.value, channel);
+      joining = true;
+      const reply = await Promise.resolve(federation.join(parsed.value, channel)).finally(() => {
+        joining = false;
+      });
       if (!reply.ok) {
         refuse('join', reply.code, reply.reason, ack, federation);
         return;
@@ -168,15 +182,15 @@ export function attachSocketHandlers(
       ack(reply);
     });
 
-    handle(PROTOCOL_EVENTS.capabilities, true, ([report], ack) => {
+    handle(PROTOCOL_EVENTS.capabilities, true, async ([report], ack) => {
       const parsed = parseMessage(capabilityReportSchema, report, 'capabilities');
       if (!parsed.ok) return refuse('capabilities', 'malformed', parsed.refusal.reason, ack);
-      const reply = session!.federation.capabilities(session!.clientId, parsed.value);
+      const reply = await session!.federation.capabilities(session!.clientId, parsed.value);
       if (!reply.ok) return refuse('capabilities', reply.code, reply.reason, ack);
       ack(reply);
     });
 
-    handle(PROTOCOL_EVENTS.update, true, ([meta, attachment], ack) => {
+    handle(PROTOCOL_EVENTS.update, true, async ([meta, attachment], ack) => {
       const parsed = parseMessage(updateMetaSchema, meta, 'update');
       if (!parsed.ok) return refuse('update', 'malformed', parsed.refusal.reason, ack);
       if (parsed.value.federation !== session!.federation.id) {
@@ -189,21 +203,21 @@ export function attachSocketHandlers(
       }
       const bytes = binaryAttachment(attachment);
       if (bytes === null) return refuse('update', 'malformed', 'update: the binary update is missing', ack);
-      const reply = session!.federation.update(session!.clientId, parsed.value, bytes);
+      const reply = await session!.federation.update(session!.clientId, parsed.value, bytes);
       if (!reply.ok) return refuse('update', reply.code, reply.reason, ack);
       ack(reply);
     });
 
-    handle(PROTOCOL_EVENTS.heartbeat, true, ([beat], ack) => {
+    handle(PROTOCOL_EVENTS.heartbeat, true, async ([beat], ack) => {
       const parsed = parseMessage(heartbeatSchema, beat ?? {}, 'heartbeat');
       if (!parsed.ok) return refuse('heartbeat', 'malformed', parsed.refusal.reason, ack);
-      ack(session!.federation.heartbeat(session!.clientId, parsed.value));
+      ack(await session!.federation.heartbeat(session!.clientId, parsed.value));
     });
 
-    handle(PROTOCOL_EVENTS.demoShard, true, ([request], ack) => {
+    handle(PROTOCOL_EVENTS.demoShard, true, async ([request], ack) => {
       const parsed = parseMessage(demoShardRequestSchema, request ?? {}, 'demo-shard');
       if (!parsed.ok) return refuse('demo-shard', 'malformed', parsed.refusal.reason, ack);
-      const reply = session!.federation.demoShard(session!.clientId);
+      const reply = await session!.federation.demoShard(session!.clientId);
       if (!reply.ok) return refuse('demo-shard', reply.code, reply.reason, ack);
       ack(reply);
     });
