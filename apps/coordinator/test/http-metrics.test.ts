@@ -72,4 +72,18 @@ describe('federation metrics', () => {
       '1': { clients: 1, connected: 1, meanMemoryBytes: 4e9, meanTokensPerSecond: 900 },
     });
   });
+
+  it("reports the accountant's epsilon of the last released round; a failed round releases nothing", () => {
+    const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-6, expectedParticipants: 2, samplingRate: 1 };
+    const history = [
+      record({ diagnostics: { dpEpsilon: 3.5, dpNoiseStd: 0.5, dpSteps: 1 } }),
+      record({ round: 1, status: 'failed', diagnostics: {} }),
+    ];
+    const state = { id: 'f', clients: [], history } as unknown as FederationState;
+    const metrics = federationMetrics(state, dp);
+    expect(metrics.rounds.map((r) => r.epsilon)).toEqual([3.5, null]);
+    expect(metrics.privacy).toEqual({ enabled: true, ...dp, epsilon: 3.5, rounds: 1 });
+    expect(federationMetrics({ ...state, history: [] }, dp).privacy).toMatchObject({ epsilon: 0, rounds: 0 });
+    expect(federationMetrics(state).privacy).toEqual({ enabled: false });
+  });
 });

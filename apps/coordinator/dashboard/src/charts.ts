@@ -13,7 +13,10 @@ import {
 import type { FederationMetrics } from '../../src/http/metrics';
 import { bytes, COLOURS } from './dom';
 
-/** The three charts (Chart.js): accuracy per round per cluster, bytes per round, memory per budget level. */
+/**
+ * The charts (Chart.js): accuracy per round per cluster, bytes per round, memory per budget level, and with
+ * differential privacy the accountant's epsilon after each round (its figure stays hidden when DP is off).
+ */
 
 Chart.register(
   BarController,
@@ -33,8 +36,15 @@ export class Charts {
   private readonly accuracy: Chart<'line', (number | null)[], string>;
   private readonly traffic: Chart<'bar', number[], string>;
   private readonly memory: Chart<'bar', (number | null)[], string>;
+  private readonly privacy: Chart<'line', (number | null)[], string>;
 
-  constructor(accuracy: HTMLCanvasElement, traffic: HTMLCanvasElement, memory: HTMLCanvasElement) {
+  constructor(
+    accuracy: HTMLCanvasElement,
+    traffic: HTMLCanvasElement,
+    memory: HTMLCanvasElement,
+    privacy: HTMLCanvasElement,
+    private readonly privacyFigure: HTMLElement,
+  ) {
     this.accuracy = new Chart(accuracy, {
       type: 'line',
       data: { labels: [], datasets: [] },
@@ -54,6 +64,15 @@ export class Charts {
       type: 'bar',
       data: { labels: [], datasets: [] },
       options: { ...common, scales: { y: { ticks: byteTicks } } },
+    });
+    this.privacy = new Chart(privacy, {
+      type: 'line',
+      data: { labels: [], datasets: [] },
+      options: {
+        ...common,
+        spanGaps: true,
+        scales: { y: { min: 0, title: { display: true, text: 'epsilon' } } },
+      },
     });
   }
 
@@ -106,5 +125,20 @@ export class Charts {
       },
     ];
     this.memory.update('none');
+
+    const { privacy } = metrics;
+    this.privacyFigure.hidden = !privacy.enabled;
+    if (privacy.enabled) {
+      this.privacy.data.labels = labels;
+      this.privacy.data.datasets = [
+        {
+          label: `epsilon at delta = ${privacy.delta}`,
+          data: rounds.map((r) => r.epsilon),
+          borderColor: '#f04438',
+          backgroundColor: '#f04438',
+        },
+      ];
+      this.privacy.update('none');
+    }
   }
 }

@@ -3,7 +3,7 @@ import type { DashboardSnapshot } from '../../src/http/dashboard-socket';
 import type { FederationEvent } from '../../src/server/federation';
 import { Charts } from './charts';
 import { byId, el, time } from './dom';
-import { describeEvent, renderClients, renderRefusals, renderTimeline } from './views';
+import { describeEvent, renderClients, renderPrivacy, renderRefusals, renderTimeline } from './views';
 
 /**
  * The coordinator dashboard: reads snapshots and events from the read-only `/dashboard` socket.io namespace;
@@ -18,6 +18,8 @@ const charts = new Charts(
   byId<HTMLCanvasElement>('accuracy-chart'),
   byId<HTMLCanvasElement>('bytes-chart'),
   byId<HTMLCanvasElement>('memory-chart'),
+  byId<HTMLCanvasElement>('privacy-chart'),
+  byId('privacy-figure'),
 );
 let snapshot: DashboardSnapshot | null = null;
 
@@ -47,6 +49,7 @@ function render(): void {
   phase.className = `badge ${state.paused ? 'warn' : state.phase === 'training' ? 'ok' : ''}`;
   renderClients(byId<HTMLTableElement>('clients').tBodies[0]!, state);
   renderTimeline(byId<HTMLOListElement>('timeline'), byId('open-round'), state, metrics);
+  renderPrivacy(byId('privacy'), metrics.privacy);
   charts.update(metrics);
   const recent = [...state.refusals.recent, ...snapshot.refusals.recent].sort((a, b) => a.at - b.at);
   renderRefusals(

@@ -1,4 +1,5 @@
 import type { FederationMetrics } from '../../src/http/metrics';
+import type { PrivacyMetrics } from '../../src/http/privacy';
 import type { FederationEvent, FederationState } from '../../src/server/federation';
 import type { RefusalEntry } from '../../src/server/refusals';
 import { bytes, COLOURS, el, seconds, time } from './dom';
@@ -95,6 +96,29 @@ export function renderTimeline(
       : state.paused
         ? `Paused before round ${state.round}: press Start.`
         : `Waiting for ${state.minClients} ready clients to start round ${state.round} (${state.clients.filter((c) => c.connected && c.budget !== undefined).length} ready).`;
+}
+
+/** A number in short form: 4 significant digits, exponent notation for small deltas (1e-5, 2.5e-6). */
+function short(value: number): string {
+  const rounded = Number(value.toPrecision(4));
+  return rounded !== 0 && Math.abs(rounded) < 1e-3 ? rounded.toExponential() : String(rounded);
+}
+
+/** The privacy readout: the accountant's epsilon so far, or that DP is off. */
+export function renderPrivacy(node: HTMLElement, privacy: PrivacyMetrics): void {
+  if (!privacy.enabled) {
+    node.textContent = 'differential privacy: off';
+    node.className = 'badge';
+    node.title = 'updates are aggregated without clipping to a DP bound or noise (strategyOptions.dp unset)';
+    return;
+  }
+  const rounds = `${privacy.rounds} round${privacy.rounds === 1 ? '' : 's'}`;
+  node.textContent = `privacy: epsilon = ${short(privacy.epsilon)} at delta = ${short(privacy.delta)} after ${rounds}`;
+  node.className = 'badge ok';
+  node.title =
+    `Gaussian mechanism: noise multiplier ${privacy.noiseMultiplier}, clip norm ${privacy.clipNorm}, ` +
+    `sum divided by ${privacy.expectedParticipants}; RDP accountant at sampling rate ${privacy.samplingRate} ` +
+    '(valid when each client takes part in a round independently with that probability)';
 }
 
 export function renderRefusals(

@@ -6,6 +6,7 @@ import type { Federation } from '../server/federation';
 import type { RequestHandler } from '../server/http';
 import { ADAPTER_FILES, type AdapterExports } from './adapters';
 import { federationMetrics } from './metrics';
+import { dpSettings } from './privacy';
 import { checkAdmin, sendBytes, sendError, sendJson } from './respond';
 
 /**
@@ -165,7 +166,8 @@ export function createApi(coordinator: Coordinator, options: ApiOptions): Reques
     const action = parts[3];
     if (action === undefined) return only('GET') ? sendJson(response, 200, federation.state()) : true;
     if (action === 'metrics' && parts.length === 4) {
-      return only('GET') ? sendJson(response, 200, federationMetrics(federation.state())) : true;
+      const metrics = federationMetrics(federation.state(), dpSettings(federation.config));
+      return only('GET') ? sendJson(response, 200, metrics) : true;
     }
     if (action === 'manifest' && parts.length === 4) {
       return only('GET') ? sendJson(response, 200, manifest(federation)) : true;

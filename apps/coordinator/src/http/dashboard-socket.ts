@@ -2,6 +2,7 @@ import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../server/coordinator';
 import type { FederationEvent } from '../server/federation';
 import { federationMetrics, type FederationMetrics } from './metrics';
+import { dpSettings } from './privacy';
 import type { FederationState } from '../server/federation';
 import type { RefusalSummary } from '../server/refusals';
 
@@ -24,7 +25,10 @@ export function dashboardSnapshot(coordinator: Coordinator): DashboardSnapshot {
   const state = coordinator.state();
   return {
     at: Date.now(),
-    federations: state.federations.map((f) => ({ state: f, metrics: federationMetrics(f) })),
+    federations: state.federations.map((f) => {
+      const config = coordinator.federations.get(f.id)?.config;
+      return { state: f, metrics: federationMetrics(f, config ? dpSettings(config) : null) };
+    }),
     refusals: state.refusals,
   };
 }

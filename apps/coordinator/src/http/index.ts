@@ -3,6 +3,7 @@ export * from './api';
 export * from './dashboard-socket';
 export * from './metrics';
 export * from './pages';
+export * from './privacy';
 export * from './respond';
 export * from './static-files';
 export * from './web';

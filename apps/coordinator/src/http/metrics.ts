@@ -1,10 +1,12 @@
 import type { FederationState, RoundRecord } from '../server/federation';
+import { privacyMetrics, roundEpsilon, type DpSettings, type PrivacyMetrics } from './privacy';
 
 /**
  * Per-round metrics of a federation, derived from its state (plain JSON, for the API and the dashboard).
  * Accuracy is what clients reported on their own held-out split; per cluster it is weighted by the clients'
  * memberships after the round times their held-out sizes, sum_k pi_kj n_k acc_k / sum_k pi_kj n_k. Memory is
- * the peak training memory clients reported, grouped by the budget level they trained at.
+ * the peak training memory clients reported, grouped by the budget level they trained at. Privacy (with
+ * strategyOptions.dp) is the strategy accountant's epsilon, per round and after the last released round.
  */
 
 export interface MemoryStats {
@@ -33,6 +35,8 @@ export interface FederationRoundMetrics {
   readonly memoryByBudget: Record<string, MemoryStats>;
   readonly memberships: Record<string, number[]>;
   readonly diagnostics: Record<string, number>;
+  /** The accountant's epsilon after this round (null: DP off or a failed round). */
+  readonly epsilon: number | null;
   readonly reason?: string;
 }
 
@@ -57,6 +61,8 @@ export interface FederationMetrics {
   };
   /** Clients by budget level now, with their reported capabilities. */
   readonly budgets: Record<string, BudgetGroup>;
+  /** Differential privacy: off, or the epsilon spent so far with the mechanism's settings. */
+  readonly privacy: PrivacyMetrics;
 }
 
 function mean(values: readonly number[]): number | null {
@@ -122,11 +128,13 @@ function roundMetrics(
     memoryByBudget,
     memberships: record.memberships,
     diagnostics: record.diagnostics,
+    epsilon: roundEpsilon(record),
     ...(record.reason === undefined ? {} : { reason: record.reason }),
   };
 }
 
-export function federationMetrics(state: FederationState): FederationMetrics {
+/** `dp`: the federation's DP settings (dpSettings(config)); null or absent when DP is off. */
+export function federationMetrics(state: FederationState, dp: DpSettings | null = null): FederationMetrics {
   const clusters = clusterCount(state.history);
   const budgetNow = new Map(
     state.clients.flatMap((c) => (c.budget === undefined ? [] : [[c.clientId, c.budget] as const])),
@@ -159,5 +167,6 @@ export function federationMetrics(state: FederationState): FederationMetrics {
       download: rounds.reduce((sum, r) => sum + r.bytes.download, 0),
     },
     budgets,
+    privacy: privacyMetrics(dp, state.history),
   };
 }
