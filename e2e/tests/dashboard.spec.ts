@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,8 @@ import { io, type Socket } from 'socket.io-client';
 /**
  * The coordinator dashboard against a real coordinator (`start --demo`, without the client page): a client
  * joins over socket.io and reports its capabilities; the dashboard shows its row and the charts, and the
- * Pause control works with the admin token.
+ * Pause control works with the admin token. The differential privacy readout: off for the demo, and the
+ * accountant's epsilon for a second coordinator whose federation has strategyOptions.dp.
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,16 +23,15 @@ let dataDir = '';
 let base = '';
 let socket: Socket | null = null;
 
-test.beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'fedhft-e2e-dashboard-'));
-  const args = ['apps/coordinator/src/cli.ts', 'start', '--demo', '--no-client-page', '--port', '0'];
-  args.push('--data-dir', dataDir, '--token', TOKEN, '--admin-token', ADMIN);
-  server = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), args, { cwd: repoRoot, stdio: 'pipe' });
+/** Spawns `cli.ts start` and resolves with its URL once the start banner names the dashboard. */
+function startCoordinator(args: string[]): { child: ChildProcess; url: Promise<string> } {
+  const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
+  const child = spawn(tsx, ['apps/coordinator/src/cli.ts', ...args], { cwd: repoRoot, stdio: 'pipe' });
   let output = '';
-  base = await new Promise<string>((resolve, reject) => {
+  const url = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start banner:\n${output}`)), 90_000);
-    server!.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-    server!.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /FedHFT coordinator at (http:\/\/\S+)/.exec(output);
       if (match && output.includes('dashboard:')) {
@@ -39,13 +39,35 @@ test.beforeAll(async () => {
         resolve(match[1]!);
       }
     });
-    server!.once('exit', (code) => reject(new Error(`coordinator exited (${code}):\n${output}`)));
+    child.once('exit', (code) => reject(new Error(`coordinator exited (${code}):\n${output}`)));
   });
+  return { child, url };
+}
+
+/** A second coordinator whose only federation has strategyOptions.dp (no client joins it: epsilon stays 0). */
+const DP = { noiseMultiplier: 1.1, clipNorm: 1, delta: 1e-5, expectedParticipants: 4, samplingRate: 1 };
+let dpServer: ChildProcess | null = null;
+let dpBase = '';
+
+test.beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'fedhft-e2e-dashboard-'));
+  const args = ['start', '--demo', '--no-client-page', '--port', '0'];
+  args.push('--data-dir', dataDir, '--token', TOKEN, '--admin-token', ADMIN);
+  const config = path.join(dataDir, 'dp-coordinator.json');
+  const federation = { id: 'private', token: 'e2e-private-token', strategyOptions: { dp: DP } };
+  await writeFile(config, JSON.stringify({ dataDir: path.join(dataDir, 'dp'), federations: [federation] }));
+  // Both start at once: the second costs little extra time.
+  const demo = startCoordinator(args);
+  const dp = startCoordinator(['start', '--config', config, '--no-client-page', '--port', '0']);
+  server = demo.child;
+  dpServer = dp.child;
+  [base, dpBase] = await Promise.all([demo.url, dp.url]);
 });
 
 test.afterAll(async () => {
   socket?.close();
   server?.kill('SIGTERM');
+  dpServer?.kill('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -62,6 +84,9 @@ test('dashboard shows a joined client, the charts, and pauses with the admin tok
   await expect(row).toContainText('wasm');
   await expect(row).toContainText('0.5');
   await expect(page.locator('#connection')).toHaveText('live');
+  // The demo federation runs without differential privacy: the readout says so, the epsilon chart is hidden.
+  await expect(page.locator('#privacy')).toHaveText('differential privacy: off');
+  await expect(page.locator('#privacy-figure')).toBeHidden();
   const canvas = page.locator('#memory-chart');
   await expect(canvas).toBeVisible();
   expect((await canvas.boundingBox())!.width).toBeGreaterThan(100);
@@ -72,4 +97,10 @@ test('dashboard shows a joined client, the charts, and pauses with the admin tok
   await page.click('#pause');
   await expect(page.locator('#control-message')).toContainText('paused');
   await expect(page.locator('#phase')).toContainText('paused');
+});
+
+test('with differential privacy the dashboard shows the epsilon readout and its chart', async ({ page }) => {
+  await page.goto(`${dpBase}/dashboard/`);
+  await expect(page.locator('#privacy')).toHaveText('privacy: epsilon = 0 at delta = 1e-5 after 0 rounds');
+  await expect(page.locator('#privacy-figure')).toBeVisible();
 });
