@@ -313,6 +313,15 @@ export function buildProgram(): Command {
     .option('--no-pages', 'no client page or dashboard (HTTP API and model files only)')
     .option('--no-client-page', 'the dashboard but not the client page')
     .option('--no-web', 'socket.io only: no HTTP API, model files or pages')
+    .option(
+      '--redis <url>',
+      'one of several coordinator processes sharing clients through this Redis (socket.io Redis adapter)',
+    )
+    .addOption(
+      new Option('--cluster-role <role>', 'with --redis: leader (owns the federations, one) or member')
+        .choices(['leader', 'member'])
+        .default('leader'),
+    )
     .action(async (flags) => {
       await runStart(flags);
     });

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startCli, stopCliServers, until } from './helpers/cli-process';
 import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from './helpers/server-client';
 
 /**
@@ -11,71 +10,16 @@ import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from '.
  * encoder (FEDHFT_TEST_ENCODER=1), so each start takes about a second.
  */
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CLI = 'apps/coordinator/src/cli.ts';
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-}
-
-const servers: Server[] = [];
 let clients: TestClient[] = [];
 let cleanup: (() => Promise<void>) | null = null;
 
 afterEach(async () => {
   for (const client of clients) client.close();
   clients = [];
-  for (const server of servers.splice(0)) {
-    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-    await server.exited;
-  }
+  await stopCliServers();
   await cleanup?.();
   cleanup = null;
 });
-
-/** Spawns `fedhft-coordinator start` and resolves once it printed where it listens. */
-function startCli(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, FEDHFT_TEST_ENCODER: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const output = () => `--- stdout\n${stdout}\n--- stderr\n${stderr}`;
-  return new Promise<Server>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 20 s\n${output()}`)), 20_000);
-    child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const url = /FedHFT coordinator at (http:\/\/\S+)/.exec(stdout)?.[1];
-      if (url === undefined) return;
-      clearTimeout(timer);
-      const server = { child, url, exited, output };
-      servers.push(server);
-      resolve(server);
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`the CLI exited (${code ?? signal}) before listening\n${output()}`));
-    });
-  });
-}
-
-/** Polls until `condition` holds. */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const noticeOf = (client: TestClient, round: number) => client.notices.find((n) => n.round === round);
 

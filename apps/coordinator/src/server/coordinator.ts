@@ -6,6 +6,10 @@ import { Federation, type FederationEvent, type FederationSetup, type Federation
 import { createCoordinatorHttp, type RequestHandler } from './http';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
 import { attachSocketHandlers, type JoinLimit } from './socket';
+import { attachRedisAdapter, type RedisBus } from '../cluster/bus';
+import { attachLeader } from '../cluster/leader';
+import { attachMember, type MemberFederation } from '../cluster/member';
+import type { FederationEndpoint } from './endpoint';
 
 /**
  * The coordinator: an HTTP server with socket.io on it and several federations side by side. Dashboards and
@@ -25,6 +29,20 @@ export interface CoordinatorOptions {
   readonly log?: (line: string) => void;
   /** New identities (joins without clientId) one remote address may create per window; default 100 per minute. */
   readonly joinLimit?: JoinLimit;
+  /** One of several processes sharing the load through socket.io's Redis adapter (see ClusterOptions). */
+  readonly cluster?: ClusterOptions;
+}
+
+/**
+ * Several coordinator processes behind one Redis: the leader owns the federations (identities, rounds,
+ * checkpoints, HTTP API); members carry client connections and fold their clients' updates into shares of
+ * each round that the leader merges. Clients may connect to any of them.
+ */
+export interface ClusterOptions {
+  readonly redisUrl: string;
+  readonly role: 'leader' | 'member';
+  /** How long a process waits for the others' answers (default 10 s). */
+  readonly requestsTimeoutMs?: number;
 }
 
 export interface CoordinatorState {
@@ -43,8 +61,12 @@ export class Coordinator extends EventEmitter {
   readonly refusals: RefusalLog;
   private readonly addHandler: (handler: RequestHandler) => void;
 
+  private bus: RedisBus | null = null;
+
   private constructor(
     federations: Map<string, Federation>,
+    endpoints: ReadonlyMap<string, FederationEndpoint> | null,
+    setups: readonly FederationSetup[],
     log: (line: string) => void,
     joinLimit?: JoinLimit,
   ) {
@@ -53,7 +75,7 @@ export class Coordinator extends EventEmitter {
     const { server, use } = createCoordinatorHttp();
     this.httpServer = server;
     this.addHandler = use;
-    const largest = Math.max(...[...federations.values()].map((f) => f.config.maxUpdateBytes));
+    const largest = Math.max(...setups.map((s) => s.config.maxUpdateBytes));
     // A little above the largest update limit, so an oversized update still gets a refusal with its size.
     this.io = new Server(server, { maxHttpBufferSize: largest + TRANSPORT_SLACK, serveClient: false });
     this.refusals = new RefusalLog((entry: RefusalEntry) => {
@@ -63,20 +85,45 @@ export class Coordinator extends EventEmitter {
     for (const federation of federations.values()) {
       federation.on('event', (event: FederationEvent) => this.emit('event', event));
     }
-    attachSocketHandlers(this.io, federations, this.refusals, log, joinLimit);
+    attachSocketHandlers(this.io, endpoints ?? federations, this.refusals, log, joinLimit);
   }
 
   /** Opens (or resumes) every federation, then listens. */
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     if (options.federations.length === 0) throw new Error('a coordinator needs at least one federation');
     const log = options.log ?? (() => {});
+    const ids = options.federations.map((s) => s.config.id);
+    const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+    if (duplicate !== undefined) throw new Error(`duplicate federation id "${duplicate}"`);
+    const { cluster } = options;
     const federations = new Map<string, Federation>();
-    for (const setup of options.federations) {
-      if (federations.has(setup.config.id)) throw new Error(`duplicate federation id "${setup.config.id}"`);
-      const runtime = { dataDir: options.dataDir, resume: options.resume ?? false, log };
-      federations.set(setup.config.id, await Federation.open(setup, runtime));
+    // A member keeps no state of its own: the leader's federations are the only ones.
+    if (cluster?.role !== 'member') {
+      for (const setup of options.federations) {
+        const runtime = { dataDir: options.dataDir, resume: options.resume ?? false, log };
+        federations.set(setup.config.id, await Federation.open(setup, runtime));
+      }
     }
-    const coordinator = new Coordinator(federations, log, options.joinLimit);
+    let members: Map<string, MemberFederation> | null = null;
+    const coordinator = new Coordinator(
+      federations,
+      cluster?.role === 'member' ? (members = new Map()) : null,
+      options.federations,
+      log,
+      options.joinLimit,
+    );
+    if (cluster !== undefined) {
+      try {
+        coordinator.bus = await attachRedisAdapter(coordinator.io, cluster.redisUrl, cluster);
+        if (cluster.role === 'leader') attachLeader(coordinator.io, federations, log);
+        else
+          for (const [id, m] of attachMember(coordinator.io, options.federations, log)) members!.set(id, m);
+      } catch (error) {
+        await coordinator.close();
+        throw error;
+      }
+      log(`coordinator: ${cluster.role} of a multi-process coordinator (Redis at ${cluster.redisUrl})`);
+    }
     await new Promise<void>((resolve, reject) => {
       coordinator.httpServer.once('error', reject);
       coordinator.httpServer.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
@@ -116,6 +163,7 @@ export class Coordinator extends EventEmitter {
     await new Promise<void>((resolve) => {
       void this.io.close(() => resolve());
     });
+    await this.bus?.close();
     this.httpServer.closeAllConnections?.();
   }
 }

@@ -228,7 +228,7 @@ export class Federation extends EventEmitter {
   /** Set by the leader of a multi-process coordinator (splitRounds). */
   private split: RoundSplit | null = null;
   private readonly encodeOptions: EncodeOptions;
-  private readonly strategyOptions: Record<string, unknown>;
+  private readonly setup: FederationSetup;
   private readonly tokenDigest: Buffer;
   private readonly log: (line: string) => void;
   private strategy: Strategy;
@@ -261,10 +261,7 @@ export class Federation extends EventEmitter {
       precision: config.precision,
       ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
     };
-    this.strategyOptions = {
-      ...federationStrategyOptions(config),
-      ...(setup.initialHead === undefined ? {} : { initialHead: setup.initialHead }),
-    };
+    this.setup = setup;
     this.tokenDigest = digest(config.token);
     this.registry = state.registry;
     this.demo = setup.demo ?? null;
@@ -632,7 +629,7 @@ export class Federation extends EventEmitter {
   // --- rounds --------------------------------------------------------------------------------------------
 
   private newStrategy(): Strategy {
-    return createStrategy(this.config.strategy as StrategyName, this.schema, this.strategyOptions as never);
+    return federationStrategy(this.setup);
   }
 
   private scheduleStart(): void {
@@ -937,6 +934,15 @@ export class Federation extends EventEmitter {
     const full: FederationEvent = { federation: this.id, at: Date.now(), ...event };
     this.emit('event', full);
   }
+}
+
+/** A fresh strategy of the federation (member processes of a multi-process coordinator build theirs alike). */
+export function federationStrategy(setup: FederationSetup): Strategy {
+  const options = {
+    ...federationStrategyOptions(setup.config),
+    ...(setup.initialHead === undefined ? {} : { initialHead: setup.initialHead }),
+  };
+  return createStrategy(setup.config.strategy as StrategyName, setup.schema, options as never);
 }
 
 function weightedAccuracy(metrics: ReportedRoundMetrics[]): number | null {

@@ -30,6 +30,9 @@ export interface StartFlags {
   pages?: boolean;
   /** false (--no-client-page): the dashboard without the client page (no tfjs to prepare). */
   clientPage?: boolean;
+  /** One of several processes sharing clients through this Redis (see ClusterOptions). */
+  redis?: string;
+  clusterRole?: 'leader' | 'member';
 }
 
 const FEDERATION_FLAGS = [
@@ -170,6 +173,7 @@ export async function runStart(flags: StartFlags): Promise<Coordinator> {
     log(`federation ${federation.id}: loading the shapes of ${federation.encoder}`);
     setups.push(await federationSetup(federation));
   }
+  const role = flags.redis === undefined ? null : (flags.clusterRole ?? 'leader');
   const coordinator = await Coordinator.start({
     federations: setups,
     dataDir: config.dataDir,
@@ -177,9 +181,12 @@ export async function runStart(flags: StartFlags): Promise<Coordinator> {
     host: config.host,
     port: config.port,
     log,
+    ...(role === null ? {} : { cluster: { redisUrl: flags.redis!, role } }),
   });
   let web: Web | null = null;
-  if (flags.web ?? true) {
+  if (role === 'member')
+    log('member process: socket.io only (the leader serves the HTTP API, files and pages)');
+  else if (flags.web ?? true) {
     log(flags.pages === false ? 'HTTP API on' : 'HTTP API on; preparing the pages (Vite)');
     const pages = flags.pages === false ? false : { client: flags.clientPage ?? true, dashboard: true };
     web = await attachWeb(coordinator, { pages, log });
