@@ -265,12 +265,24 @@ describe('coordinator server: hostile input', () => {
     ]) {
       expectRefusal(await join(body), 'malformed', /join/);
     }
-    // 22. A flood of joins on one connection: the first succeeds, the other 199 are refused and make no identity.
+    // 22. A flood of joins on one connection: the first succeeds, the other 199 are refused and make no identity:
+    // as already joined while the connection's request budget lasts (burst 60), then as too many requests.
     expect(await join({})).toMatchObject({ ok: true });
     const clientsBefore = coordinator.state().federations[0]!.clients.length;
     const flood = await Promise.all(Array.from({ length: 199 }, () => join({})));
-    for (const reply of flood) expectRefusal(reply, 'malformed', /already joined "sentiment"/);
+    const throttled = flood.filter((reply) => reply.code === 'too-many');
+    for (const reply of throttled) expectRefusal(reply, 'too-many', /requests per second .* slow down/);
+    for (const reply of flood.filter((r) => r.code !== 'too-many')) {
+      expectRefusal(reply, 'malformed', /already joined "sentiment"/);
+    }
+    expect(throttled.length).toBeGreaterThan(100);
     expect(coordinator.state().federations[0]!.clients.length).toBe(clientsBefore);
+    // All counted, but only the first throttled request of each second is logged: a flood is not a flood of
+    // log lines.
+    const summary = coordinator.federations.get('sentiment')!.refusals.summary();
+    expect(summary.byCode['too-many']).toBe(throttled.length);
+    expect(summary.recent.filter((entry) => entry.code === 'too-many').length).toBeLessThan(5);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // the connection's budget refills
 
     // The honest round 0.
     const closed0 = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
@@ -396,5 +408,52 @@ describe('coordinator server: hostile input', () => {
     const state = coordinator.state().federations[0]!;
     expect(state.clients).toHaveLength(6);
     expect(state.refusals.byCode).toEqual({ 'too-many': 26 });
+  }, 120_000);
+
+  it('throttles a connection flooding requests and closes it, while an honest round completes', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    const limit = { perSecond: 5, burst: 10, closeAfter: 300 };
+    coordinator = await Coordinator.start({
+      dataDir: tmp.dir,
+      port: 0,
+      federations: [
+        { config: federationConfig({ rounds: 1, roundDelayMs: 300 }), schema: await tinySchema() },
+      ],
+      requestLimit: limit,
+    });
+    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const [a, b] = await Promise.all([
+      TestClient.ready(coordinator.url, 1, BIG),
+      TestClient.ready(coordinator.url, 2, SMALL),
+    ]);
+    clients.push(a!, b!);
+    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
+    const flooder = await TestClient.connect(coordinator.url, 3);
+    clients.push(flooder);
+    expect(await flooder.join()).toMatchObject({ ok: true });
+    const disconnected = new Promise((resolve) => flooder.socket.once('disconnect', resolve));
+    // 400 heartbeats at once (and unknown events, which are throttled the same way).
+    const replies = await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        flooder.socket
+          .timeout(5_000)
+          .emitWithAck(i % 2 ? 'heartbeat' : 'no-such-event', {})
+          .catch(() => ({ ok: false, code: 'no-answer' })),
+      ),
+    );
+    const codes = replies.map((r) => (r as { code?: string }).code ?? 'ok');
+    expect(codes.filter((c) => c === 'too-many').length).toBeGreaterThan(250);
+    await disconnected; // closed after 300 refused in a row
+    expect(await play).toEqual([
+      expect.objectContaining({ ok: true }),
+      expect.objectContaining({ ok: true }),
+    ]);
+    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
+    const refusals = coordinator.state().federations[0]!.refusals;
+    expect(refusals.byCode['too-many']).toBeGreaterThanOrEqual(300);
+    // Counted, but logged about once a second, plus the closing one.
+    expect(refusals.recent.filter((r) => r.code === 'too-many').length).toBeLessThan(6);
+    expect(refusals.recent.some((r) => /300 refused in a row, connection closed/.test(r.reason))).toBe(true);
   }, 120_000);
 });

@@ -144,7 +144,9 @@ export class MemberFederation implements FederationEndpoint {
     this.notifyLeader({ kind: 'disconnect', federation: this.id, socketId: channel.connectionId, clientId });
   }
 
-  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>): void {
+  /** Quiet ones (a throttled flood) stay here: a flood must not cross Redis. */
+  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>, quiet = false): void {
+    if (quiet) return;
     this.notifyLeader({ kind: 'refused', federation: this.id, entry });
   }
 

@@ -5,7 +5,8 @@ import { Server } from 'socket.io';
 import { Federation, type FederationEvent, type FederationSetup, type FederationState } from './federation';
 import { createCoordinatorHttp, type RequestHandler } from './http';
 import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
-import { attachSocketHandlers, type JoinLimit } from './socket';
+import type { RequestLimit } from './request-limit';
+import { attachSocketHandlers, type JoinLimit, type SocketLimits } from './socket';
 import { attachRedisAdapter, type RedisBus } from '../cluster/bus';
 import { attachLeader } from '../cluster/leader';
 import { attachMember, type MemberFederation } from '../cluster/member';
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   readonly log?: (line: string) => void;
   /** New identities (joins without clientId) one remote address may create per window; default 100 per minute. */
   readonly joinLimit?: JoinLimit;
+  /** Requests per connection (token bucket; default 20 per second, burst 60, closed after 600 refused in a row). */
+  readonly requestLimit?: RequestLimit;
   /** One of several processes sharing the load through socket.io's Redis adapter (see ClusterOptions). */
   readonly cluster?: ClusterOptions;
 }
@@ -68,7 +71,7 @@ export class Coordinator extends EventEmitter {
     endpoints: ReadonlyMap<string, FederationEndpoint> | null,
     setups: readonly FederationSetup[],
     log: (line: string) => void,
-    joinLimit?: JoinLimit,
+    limits: SocketLimits,
   ) {
     super();
     this.federations = federations;
@@ -85,7 +88,7 @@ export class Coordinator extends EventEmitter {
     for (const federation of federations.values()) {
       federation.on('event', (event: FederationEvent) => this.emit('event', event));
     }
-    attachSocketHandlers(this.io, endpoints ?? federations, this.refusals, log, joinLimit);
+    attachSocketHandlers(this.io, endpoints ?? federations, this.refusals, log, limits);
   }
 
   /** Opens (or resumes) every federation, then listens. */
@@ -110,7 +113,10 @@ export class Coordinator extends EventEmitter {
       cluster?.role === 'member' ? (members = new Map()) : null,
       options.federations,
       log,
-      options.joinLimit,
+      {
+        ...(options.joinLimit ? { join: options.joinLimit } : {}),
+        ...(options.requestLimit ? { requests: options.requestLimit } : {}),
+      },
     );
     if (cluster !== undefined) {
       try {

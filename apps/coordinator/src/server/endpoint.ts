@@ -29,5 +29,6 @@ export interface FederationEndpoint {
   heartbeat(clientId: string, beat: Heartbeat): Maybe<Reply<HeartbeatReply>>;
   demoShard(clientId: string): Maybe<Reply<DemoShardReply>>;
   disconnect(clientId: string, channel: ClientChannel): void;
-  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>): void;
+  /** quiet: count only (a throttled flood), no log line, file entry or dashboard row. */
+  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>, quiet?: boolean): void;
 }

@@ -613,8 +613,8 @@ export class Federation extends EventEmitter {
   }
 
   /** Records a refusal concerning this federation (the socket layer calls it for everything it refuses). */
-  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>): void {
-    this.refusals.record({ at: Date.now(), federation: this.id, ...entry });
+  refuse(entry: Omit<RefusalEntry, 'at' | 'federation'>, quiet = false): void {
+    this.refusals.record({ at: Date.now(), federation: this.id, ...entry }, quiet);
   }
 
   /** Stops timers and waits for pending writes; the open round (if any) is abandoned, not aggregated. */

@@ -30,9 +30,11 @@ export class RefusalLog {
     private readonly keep = 100,
   ) {}
 
-  record(entry: RefusalEntry): void {
+  /** Counts a refusal; unless `quiet` (a throttled flood), keeps it among the recent ones and reports it. */
+  record(entry: RefusalEntry, quiet = false): void {
     this.total++;
     this.byCode[entry.code] = (this.byCode[entry.code] ?? 0) + 1;
+    if (quiet) return;
     this.recent.push(entry);
     if (this.recent.length > this.keep) this.recent.shift();
     this.sink(entry);

@@ -15,6 +15,7 @@ import type { Server, Socket } from 'socket.io';
 import type { FederationEndpoint } from './endpoint';
 import type { ClientChannel } from './federation';
 import type { RefusalLog } from './refusals';
+import { DEFAULT_REQUEST_LIMIT, RequestBucket, type RequestLimit } from './request-limit';
 
 /**
  * socket.io glue: each connection joins one federation, then sends capability reports, updates and
@@ -46,13 +47,20 @@ export interface JoinLimit {
 
 export const DEFAULT_JOIN_LIMIT: JoinLimit = { perAddress: 100, windowMs: 60_000 };
 
+export interface SocketLimits {
+  readonly join?: JoinLimit;
+  readonly requests?: RequestLimit;
+}
+
 export function attachSocketHandlers(
   io: Server,
   federations: ReadonlyMap<string, FederationEndpoint>,
   serverRefusals: RefusalLog,
   log: (line: string) => void,
-  joinLimit: JoinLimit = DEFAULT_JOIN_LIMIT,
+  limits: SocketLimits = {},
 ): void {
+  const joinLimit = limits.join ?? DEFAULT_JOIN_LIMIT;
+  const requestLimit = limits.requests ?? DEFAULT_REQUEST_LIMIT;
   // Remote address -> times of its recent new identities (all federations together).
   const newIdentities = new Map<string, number[]>();
   const recentNewIdentities = (address: string, now: number): number[] => {
@@ -79,12 +87,15 @@ export function attachSocketHandlers(
       },
     };
 
+    const bucket = new RequestBucket(requestLimit, Date.now());
+
     const refuse = (
       event: string,
       code: RefusalCode,
       reason: string,
       ack: Ack | null,
       federation: FederationEndpoint | null = session?.federation ?? null,
+      logged = true,
     ): void => {
       const answer: Refusal = { ok: false, code, reason, event };
       const entry = {
@@ -94,10 +105,25 @@ export function attachSocketHandlers(
         socketId: socket.id,
         ...(session ? { clientId: session.clientId } : {}),
       };
-      if (federation) federation.refuse(entry);
-      else serverRefusals.record({ at: Date.now(), federation: '', ...entry });
+      if (federation) federation.refuse(entry, !logged);
+      else serverRefusals.record({ at: Date.now(), federation: '', ...entry }, !logged);
       if (ack) ack(answer);
       else socket.emit(PROTOCOL_EVENTS.refused, answer);
+    };
+
+    /** True when the connection is over its request rate: the request is refused (see RequestBucket). */
+    const throttled = (event: string, ack: Ack | null): boolean => {
+      const admission = bucket.admit(Date.now());
+      if (admission === 'ok') return false;
+      const reason =
+        `${event}: more than ${requestLimit.perSecond} requests per second (burst ${requestLimit.burst}) ` +
+        'from this connection; slow down';
+      if (admission === 'close') {
+        const closing = `${reason}: ${requestLimit.closeAfter} refused in a row, connection closed`;
+        refuse(event, 'too-many', closing, ack);
+        socket.disconnect(true);
+      } else refuse(event, 'too-many', reason, ack, undefined, admission === 'refuse-and-log');
+      return true;
     };
 
     /** Runs a request handler (which may answer later) with the checks every request shares. */
@@ -108,6 +134,7 @@ export function attachSocketHandlers(
     ) => {
       socket.on(event, (...args: unknown[]) => {
         const { params, ack } = splitAck(args);
+        if (throttled(event, ack)) return;
         if (ack === null) {
           refuse(event, 'no-ack', `${event}: requests need an acknowledgement callback`, null);
           return;
@@ -130,6 +157,7 @@ export function attachSocketHandlers(
 
     socket.onAny((event: string, ...args: unknown[]) => {
       if (!CLIENT_EVENTS.has(event)) {
+        if (throttled(event, splitAck(args).ack)) return;
         refuse(event, 'unknown-event', `"${event}" is not a protocol event`, splitAck(args).ack);
       }
     });
