@@ -410,6 +410,33 @@ describe('coordinator server: hostile input', () => {
     expect(state.refusals.byCode).toEqual({ 'too-many': 26 });
   }, 120_000);
 
+  it('caps the identities of a federation (maxClients): new joins beyond it are refused, known clients come back', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await startServer(tmp.dir, [{ maxClients: 3 }]);
+    const joiners = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => TestClient.connect(coordinator!.url, i)),
+    );
+    clients.push(...joiners);
+    const replies = [];
+    for (const client of joiners) replies.push(await client.join());
+    expect(replies.map((r) => r.ok)).toEqual([true, true, true, false, false]);
+    for (const reply of replies.slice(3)) {
+      expect(reply).toMatchObject({
+        code: 'too-many',
+        reason: expect.stringMatching(/has its 3 clients \(maxClients\)/),
+      });
+    }
+    const again = await TestClient.connect(coordinator.url, 9);
+    clients.push(again);
+    const known = joiners[0]!;
+    expect(await again.join({ clientId: known.clientId, secret: known.secret })).toMatchObject({
+      ok: true,
+      resumed: true,
+    });
+    expect(coordinator.state().federations[0]!.clients).toHaveLength(3);
+  }, 60_000);
+
   it('throttles a connection flooding requests and closes it, while an honest round completes', async () => {
     const tmp = await tempDir();
     cleanup = tmp.remove;

@@ -70,6 +70,10 @@ export class ClientRegistry {
     return this.records.get(clientId);
   }
 
+  get size(): number {
+    return this.records.size;
+  }
+
   all(): ClientRecord[] {
     return [...this.records.values()];
   }

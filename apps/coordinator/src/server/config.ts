@@ -92,6 +92,11 @@ export const federationConfigSchema = z
     /** Pause before a round starts once enough clients are ready (lets more join), and between rounds. */
     roundDelayMs: z.number().int().nonnegative().default(2_000),
     heartbeatIntervalMs: positiveInt.default(15_000),
+    /**
+     * Most identities the federation keeps (the registry is saved on every change): past it, new joins get
+     * too-many; known clients still reconnect.
+     */
+    maxClients: positiveInt.default(10_000),
     /** Largest update accepted (binary part, bytes). */
     maxUpdateBytes: positiveInt.default(64 * MIB),
 

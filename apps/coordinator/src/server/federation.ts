@@ -425,6 +425,12 @@ export class Federation extends EventEmitter {
       if (record === null) {
         return refusal('bad-identity', `unknown client "${request.clientId}" or wrong secret`, 'join');
       }
+    } else if (this.registry.size >= this.config.maxClients) {
+      return refusal(
+        'too-many',
+        `federation "${this.id}" has its ${this.config.maxClients} clients (maxClients); no new identities`,
+        'join',
+      );
     } else {
       ({ record, secret } = this.registry.create(now));
     }
