@@ -437,6 +437,35 @@ describe('coordinator server: hostile input', () => {
     expect(coordinator.state().federations[0]!.clients).toHaveLength(3);
   }, 60_000);
 
+  it('records a message above the transport limit (the connection is cut) as too-large; the round goes on', async () => {
+    const tmp = await tempDir();
+    cleanup = tmp.remove;
+    coordinator = await startServer(tmp.dir, [{ rounds: 1, roundDelayMs: 300, maxUpdateBytes: 200_000 }]);
+    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const [a, b] = await Promise.all([
+      TestClient.ready(coordinator.url, 1, BIG),
+      TestClient.ready(coordinator.url, 2, SMALL),
+    ]);
+    clients.push(a!, b!);
+    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
+    const big = await TestClient.connect(coordinator.url, 3);
+    clients.push(big);
+    expect(await big.join()).toMatchObject({ ok: true });
+    const cut = new Promise((resolve) => big.socket.once('disconnect', resolve));
+    big.socket.emit('update', { federation: 'sentiment' }, new Uint8Array(200_000 + 1024 * 1024 + 1));
+    await cut;
+    expect(await play).toEqual([
+      expect.objectContaining({ ok: true }),
+      expect.objectContaining({ ok: true }),
+    ]);
+    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
+    const refusals = coordinator.state().federations[0]!.refusals;
+    expect(refusals.byCode).toEqual({ 'too-large': 1 });
+    expect(refusals.recent[0]!.reason).toMatch(
+      /above the transport limit of 1248576 bytes: connection closed/,
+    );
+  }, 60_000);
+
   it('throttles a connection flooding requests and closes it, while an honest round completes', async () => {
     const tmp = await tempDir();
     cleanup = tmp.remove;

@@ -119,8 +119,9 @@ export function attachSocketHandlers(
         `${event}: more than ${requestLimit.perSecond} requests per second (burst ${requestLimit.burst}) ` +
         'from this connection; slow down';
       if (admission === 'close') {
+        // Requests already read off the wire still arrive after the close: counted, not logged again.
         const closing = `${reason}: ${requestLimit.closeAfter} refused in a row, connection closed`;
-        refuse(event, 'too-many', closing, ack);
+        refuse(event, 'too-many', closing, ack, undefined, socket.connected);
         socket.disconnect(true);
       } else refuse(event, 'too-many', reason, ack, undefined, admission === 'refuse-and-log');
       return true;
@@ -250,7 +251,18 @@ export function attachSocketHandlers(
       ack(reply);
     });
 
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (_reason: string, description: unknown) => {
+      // engine.io cuts a message above maxHttpBufferSize off with the connection: nothing to answer, but it
+      // is recorded like any other refusal.
+      if (description instanceof Error && /max payload size exceeded/i.test(description.message)) {
+        const limit = io.engine.opts.maxHttpBufferSize ?? 0;
+        refuse(
+          'message',
+          'too-large',
+          `a message above the transport limit of ${limit} bytes: connection closed`,
+          null,
+        );
+      }
       if (session) session.federation.disconnect(session.clientId, channel);
     });
   });
