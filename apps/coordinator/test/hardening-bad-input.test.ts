@@ -1,16 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createStrategy,
-  decodeLimits,
-  decodeUpdate,
-  encodeUpdate,
-  PROTOCOL_VERSION,
-  type ClientProfile,
-  type StrategyName,
-} from '@fedhft/core';
-import { Coordinator, federationStrategyOptions } from '../src/server/index';
+import { decodeLimits, decodeUpdate, encodeUpdate, PROTOCOL_VERSION } from '@fedhft/core';
+import { Coordinator } from '../src/server/index';
+import { replayInProcess } from './helpers/replay';
 import {
   BIG,
   SMALL,
@@ -310,37 +303,14 @@ describe('coordinator server: hostile input', () => {
     expect((await closed1).record).toMatchObject({ status: 'aggregated', missing: [] });
 
     // The same two rounds in-process with only the good updates.
-    const config = federationConfig(overrides);
-    const reference = createStrategy(
-      config.strategy as StrategyName,
-      schema,
-      federationStrategyOptions(config) as never,
+    const budgets = Object.fromEntries(
+      [...selected].map((clientId) => [clientId, clientId === a!.clientId ? 1 : 0.25]),
     );
-    const rounds: [Uint8Array, Uint8Array][] = [
-      [aBytes, bBytes],
-      [aBytes1, bBytes1],
-    ];
-    const exampleCounts = new Map<string, number>();
-    for (let round = 0; round < rounds.length; round++) {
-      const profiles = new Map<string, ClientProfile>(
-        [...selected].map((clientId) => [
-          clientId,
-          {
-            clientId,
-            budget: clientId === a!.clientId ? 1 : 0.25,
-            exampleCount: exampleCounts.get(clientId) ?? 0,
-          },
-        ]),
-      );
-      for (const profile of profiles.values()) reference.offer(profile, round);
-      for (const bytes of rounds[round]!) {
-        const update = decodeUpdate(bytes, limits);
-        reference.receive(update, profiles.get(update.clientId)!);
-        exampleCounts.set(update.clientId, update.exampleCount);
-      }
-      reference.finishRound(round);
-    }
-    const expected = JSON.stringify(reference.snapshot());
+    const reference = replayInProcess(federationConfig(overrides), schema, [
+      { selected: [...selected], budgets, uploads: [aBytes, bBytes] },
+      { selected: [...selected], budgets, uploads: [aBytes1, bBytes1] },
+    ]);
+    const expected = JSON.stringify(reference);
     expect(JSON.stringify(federation.strategySnapshot())).toBe(expected);
 
     // The checkpoint on disk holds exactly that state.
