@@ -11,7 +11,6 @@ import {
   type DecodeLimits,
   type EncodeOptions,
   type FederationInfo,
-  type HeadParams,
   type Heartbeat,
   type HeartbeatReply,
   type JoinReply,
@@ -19,22 +18,36 @@ import {
   type ModelSchema,
   type OfferMessage,
   type Refusal,
-  type ReportedRoundMetrics,
-  type RoundNotice,
   type Strategy,
   type StrategyName,
   type TrainHyperParameters,
   type UpdateMeta,
   type UpdateReply,
 } from '@fedhft/core';
-import type { PeftNaming } from '@fedhft/adapters';
 import { selectClients } from '../federation/rounds';
-import { budgetFor, ClientRegistry, type ClientView } from './clients';
+import { budgetFor, ClientRegistry } from './clients';
 import { federationStrategyOptions, type FederationConfig } from './config';
-import type { DemoShards, DemoShardSummary } from './demo-shards';
-import { RefusalLog, type RefusalEntry, type RefusalSummary } from './refusals';
+import type { DemoShards } from './demo-shards';
+import { RefusalLog, type RefusalEntry } from './refusals';
 import { FederationStore, type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './store';
+import { roundNotice, roundRecordBase } from './round-record';
 import { checkOffered, decodeOfferedUpload, isRefusal, refusal, type OfferedUpload } from './uploads';
+import type {
+  ClientChannel,
+  FederationEvent,
+  FederationEventBody,
+  FederationRuntime,
+  FederationSetup,
+  FederationState,
+  Offered,
+  OpenRound,
+  Phase,
+  RemoteClaim,
+  RoundRecord,
+  RoundSplit,
+} from './federation-types';
+
+export type * from './federation-types';
 
 /**
  * One federation (task) of the coordinator: its clients, its strategy and its rounds. A round starts once
@@ -48,167 +61,7 @@ import { checkOffered, decodeOfferedUpload, isRefusal, refusal, type OfferedUplo
  * Transport-free: sockets reach it through ClientChannel, so the socket.io layer stays thin.
  */
 
-/** A connected client as the federation sees it (a socket.io socket in the server). */
-export interface ClientChannel {
-  readonly connectionId: string;
-  send(event: string, ...args: unknown[]): void;
-  disconnect(reason: string): void;
-}
-
-export interface FederationSetup {
-  readonly config: FederationConfig;
-  /** The model every client trains (modelSchema of the federation's encoder). */
-  readonly schema: ModelSchema;
-  /** Starting head (initialHead 'random': the CLI draws it from the encoder); the strategy's default if absent. */
-  readonly initialHead?: HeadParams;
-  /** Demo shards for clients that ask (config.demo); without them such requests are refused. */
-  readonly demo?: DemoShards;
-  /** How adapter exports name the encoder's modules (PEFT); our own weight names when absent. */
-  readonly peft?: { readonly encoderId: string; readonly naming: PeftNaming };
-}
-
-export interface FederationRuntime {
-  readonly dataDir: string;
-  /** Continue from the checkpoint in dataDir (refused without this flag when one exists). */
-  readonly resume?: boolean;
-  readonly log?: (line: string) => void;
-}
-
-export type Phase = 'waiting' | 'training' | 'closing' | 'finished';
-
-/** One round as the history and dashboards show it. */
-export interface RoundRecord {
-  readonly round: number;
-  readonly status: 'aggregated' | 'failed';
-  /** Which attempt at this round number (failed rounds are retried). */
-  readonly attempt: number;
-  readonly startedAt: number;
-  readonly deadline: number;
-  readonly closedAt: number;
-  readonly closedBy: 'all-received' | 'deadline';
-  readonly selected: string[];
-  readonly skipped: { readonly clientId: string; readonly reason: string }[];
-  /** Clients whose update was aggregated (in arrival order). */
-  readonly participants: string[];
-  /** Selected for training but no update by the deadline. */
-  readonly missing: string[];
-  readonly bytes: { readonly upload: number; readonly download: number };
-  /** Budget level of each selected client in this round (absent in checkpoints from before it existed). */
-  readonly budgets?: Record<string, number>;
-  /** What participants reported about their round. */
-  readonly clientMetrics: Record<string, ReportedRoundMetrics>;
-  /** Participants' personalized accuracy weighted by held-out size (when they reported it). */
-  readonly personalizedAccuracy: number | null;
-  /** Soft memberships after the round (client id -> pi_k); empty for failed rounds. */
-  readonly memberships: Record<string, number[]>;
-  readonly diagnostics: Record<string, number>;
-  readonly reason?: string;
-}
-
-export interface OpenRoundView {
-  readonly round: number;
-  readonly attempt: number;
-  readonly startedAt: number;
-  readonly deadline: number;
-  readonly selected: string[];
-  readonly training: string[];
-  readonly received: string[];
-}
-
-/** Everything a dashboard shows of a federation (plain JSON). */
-export interface FederationState {
-  readonly id: string;
-  readonly description: string;
-  readonly strategy: string;
-  readonly phase: Phase;
-  /** No new round starts while paused (an open round still runs to its end). */
-  readonly paused: boolean;
-  /** The open round, or the next one. */
-  readonly round: number;
-  readonly totalRounds: number;
-  readonly minClients: number;
-  readonly clients: ClientView[];
-  readonly openRound: OpenRoundView | null;
-  readonly history: RoundRecord[];
-  readonly refusals: RefusalSummary;
-  /** Demo shards and who holds them (null: no demo corpus). */
-  readonly demo: DemoShardSummary[] | null;
-}
-
-/** What happened, without the federation id and time every event carries. */
-export type FederationEventBody =
-  | { readonly type: 'client-joined'; readonly clientId: string; readonly resumed: boolean }
-  | { readonly type: 'client-left'; readonly clientId: string }
-  | { readonly type: 'capabilities'; readonly clientId: string; readonly budget: number }
-  | {
-      readonly type: 'round-started';
-      readonly round: number;
-      readonly selected: string[];
-      readonly deadline: number;
-    }
-  | {
-      readonly type: 'update-accepted';
-      readonly round: number;
-      readonly clientId: string;
-      readonly bytes: number;
-    }
-  | { readonly type: 'round-closed'; readonly record: RoundRecord }
-  | { readonly type: 'checkpoint'; readonly nextRound: number; readonly file: string }
-  | { readonly type: 'refused'; readonly entry: RefusalEntry }
-  | { readonly type: 'run-state'; readonly paused: boolean }
-  | { readonly type: 'demo-shard'; readonly clientId: string; readonly index: number }
-  | { readonly type: 'finished' };
-
-export type FederationEvent = { readonly federation: string; readonly at: number } & FederationEventBody;
-
 type Reply<T> = T | Refusal;
-
-/** What a member process of a multi-process coordinator reports of an update it decoded (claimRemote). */
-export interface RemoteClaim {
-  readonly bytes: number;
-  readonly exampleCount: number;
-}
-
-/** A round's offers, for member processes to replicate (they fold the updates that reach them). */
-export interface RoundOpening {
-  readonly federation: string;
-  readonly round: number;
-  readonly attempt: number;
-  readonly deadline: number;
-  /** The strategy state the offers were made from (the last completed round's). */
-  readonly snapshot: unknown;
-  /** In the order the strategy made them; offerId null for a skip. */
-  readonly offers: { clientId: string; budget: number; exampleCount: number; offerId: string | null }[];
-}
-
-/**
- * How the leader of a multi-process coordinator splits rounds: members replicate each round's offers, fold
- * the updates their clients upload, and hand their share of the round over when it closes.
- */
-export interface RoundSplit {
-  opened(opening: RoundOpening): void;
-  /** Every member's share of the round (FedHFT's exportRoundShare), collected once it closes. */
-  collect(federation: string, round: number): Promise<unknown[]>;
-  closed(federation: string, round: number): void;
-}
-
-interface Offered {
-  readonly profile: ClientProfile;
-  readonly offerId: string | null;
-  readonly message: OfferMessage;
-  readonly payload: Uint8Array | null;
-}
-
-interface OpenRound {
-  readonly round: number;
-  readonly attempt: number;
-  readonly startedAt: number;
-  readonly deadline: number;
-  readonly offers: Map<string, Offered>;
-  /** remote: folded by a member process (multi-process rounds), merged from its share at the close. */
-  readonly received: Map<string, { bytes: number; metrics?: ReportedRoundMetrics; remote?: boolean }>;
-  timer: NodeJS.Timeout | null;
-}
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -754,32 +607,8 @@ export class Federation extends EventEmitter {
     if (this.split !== null) await this.mergeShares(open);
     if (this.stopped) return;
     const { config } = this;
-    const training = [...open.offers].filter(([, o]) => o.offerId !== null).map(([id]) => id);
-    const participants = [...open.received.keys()];
-    const missing = training.filter((id) => !open.received.has(id));
-    const clientMetrics: Record<string, ReportedRoundMetrics> = {};
-    for (const [id, r] of open.received) if (r.metrics) clientMetrics[id] = r.metrics;
-    const base = {
-      round: open.round,
-      attempt: open.attempt,
-      startedAt: open.startedAt,
-      deadline: open.deadline,
-      closedAt: Date.now(),
-      closedBy,
-      selected: [...open.offers.keys()],
-      skipped: [...open.offers]
-        .filter(([, o]) => o.message.kind === 'skip')
-        .map(([clientId, o]) => ({ clientId, reason: o.message.kind === 'skip' ? o.message.reason : '' })),
-      participants,
-      missing,
-      bytes: {
-        upload: [...open.received.values()].reduce((sum, r) => sum + r.bytes, 0),
-        download: [...open.offers.values()].reduce((sum, o) => sum + (o.payload?.byteLength ?? 0), 0),
-      },
-      budgets: Object.fromEntries([...open.offers].map(([id, o]) => [id, o.profile.budget])),
-      clientMetrics,
-      personalizedAccuracy: weightedAccuracy(Object.values(clientMetrics)),
-    };
+    const base = roundRecordBase(open, closedBy, Date.now());
+    const { participants, missing } = base;
     let record: RoundRecord;
     if (participants.length >= config.minClients) {
       const summary = this.strategy.finishRound(open.round);
@@ -817,17 +646,7 @@ export class Federation extends EventEmitter {
     await this.checkpoint();
     await this.saveClients();
     for (const clientId of open.offers.keys()) {
-      const memberships = record.memberships[clientId];
-      const notice: RoundNotice = {
-        federation: this.id,
-        round: open.round,
-        status: record.status,
-        participants: record.status === 'aggregated' ? participants.length : 0,
-        included: record.status === 'aggregated' && open.received.has(clientId),
-        ...(record.reason === undefined ? {} : { reason: record.reason }),
-        ...(memberships === undefined ? {} : { memberships }),
-      };
-      this.channels.get(clientId)?.send('round', notice);
+      this.channels.get(clientId)?.send('round', roundNotice(this.id, record, clientId));
     }
     this.split?.closed(this.id, open.round);
     this.emitEvent({ type: 'round-closed', record });
@@ -949,16 +768,4 @@ export function federationStrategy(setup: FederationSetup): Strategy {
     ...(setup.initialHead === undefined ? {} : { initialHead: setup.initialHead }),
   };
   return createStrategy(setup.config.strategy as StrategyName, setup.schema, options as never);
-}
-
-function weightedAccuracy(metrics: ReportedRoundMetrics[]): number | null {
-  let total = 0;
-  let sum = 0;
-  for (const m of metrics) {
-    if (m.accuracy === undefined) continue;
-    const weight = m.heldOutExamples ?? 1;
-    total += weight;
-    sum += weight * m.accuracy;
-  }
-  return total === 0 ? null : sum / total;
 }
