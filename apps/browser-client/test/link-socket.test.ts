@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runClientRound } from '@fedhft/adapters';
 import { decodeModelPayload, encodeUpdate } from '@fedhft/core';
 import { TinyEncoder } from '../../../packages/adapters/test/fixtures/tiny-encoder';
@@ -12,11 +12,11 @@ import {
   startServer,
   tempDir,
 } from '../../coordinator/test/helpers/server-client';
-import type { Coordinator } from '../../coordinator/src/server/index';
 import { BrowserIdentityStore, identityKey } from '../src/identity';
 import { LinkRefusal, type RoundNotice, type SkipOffer, type TrainOffer } from '../src/link';
 import { SocketLink } from '../src/link-socket';
 import { MemoryLocks, MemoryStorage } from './fake-browser';
+import { testEnvironment } from '../../coordinator/test/helpers/teardown';
 
 /**
  * The page's socket.io link against a real coordinator (the server tests' tiny encoder): join with the token,
@@ -24,26 +24,16 @@ import { MemoryLocks, MemoryStorage } from './fake-browser';
  * with this client's memberships; a reload resumes the stored identity; refusals arrive as LinkRefusal.
  */
 
-let coordinator: Coordinator | null = null;
-let cleanup: (() => Promise<void>) | null = null;
-const closers: (() => void)[] = [];
-
-afterEach(async () => {
-  for (const close of closers.splice(0)) close();
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 function tabStore(local: MemoryStorage, locks: MemoryLocks, session = new MemoryStorage()) {
-  const key = identityKey(coordinator!.url, 'sentiment');
+  const key = identityKey(env.coordinator!.url, 'sentiment');
   return { session, store: new BrowserIdentityStore(key, { local, session, locks, reloadWaitMs: 100 }) };
 }
 
 function link(store: BrowserIdentityStore, federation = 'sentiment', token = TOKEN): SocketLink {
-  const created = new SocketLink({ url: coordinator!.url, token, federation, identities: store });
-  closers.push(() => created.close());
+  const created = new SocketLink({ url: env.coordinator!.url, token, federation, identities: store });
+  env.sockets.push(created);
   return created;
 }
 
@@ -77,8 +67,8 @@ async function trainOffer(offer: TrainOffer, payload: Uint8Array, clientId: stri
 describe('SocketLink', () => {
   it('joins, trains an offered round through the protocol and rejoins as the same client', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [{ minClients: 2, rounds: 2 }]);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [{ minClients: 2, rounds: 2 }]);
     const local = new MemoryStorage();
     const locks = new MemoryLocks();
     const tab = tabStore(local, locks);
@@ -90,15 +80,15 @@ describe('SocketLink', () => {
     const offered = nextOffer(page);
     const notices: RoundNotice[] = [];
     page.onRound((notice) => notices.push(notice));
-    const other = await TestClient.ready(coordinator.url, 2, BIG);
-    closers.push(() => other.close());
+    const other = await TestClient.ready(env.coordinator.url, 2, BIG);
+    env.clients.push(other);
     const { offer, payload } = await offered;
     expect(offer.kind).toBe('train');
     if (offer.kind !== 'train') return;
     expect(offer.plan.budget).toBe(0.25);
     expect(payload!.byteLength).toBeGreaterThan(100);
 
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     const bytes = await trainOffer(offer, payload!, joined.clientId);
     const meta = { federation: 'sentiment', clientId: joined.clientId, round: 0, offerId: offer.offerId };
     const [ack] = await Promise.all([page.sendUpdate(meta, bytes), other.playRound(0)]);
@@ -129,13 +119,13 @@ describe('SocketLink', () => {
     const second = link(tabStore(local, locks).store);
     const secondJoined = await second.connect();
     expect(secondJoined.clientId).not.toBe(joined.clientId);
-    expect(JSON.parse(local.getItem(identityKey(coordinator.url, 'sentiment'))!)).toHaveLength(2);
+    expect(JSON.parse(local.getItem(identityKey(env.coordinator.url, 'sentiment'))!)).toHaveLength(2);
   });
 
   it('a page reloaded mid-round gets its offer again, kept until the session listens', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [{ minClients: 2, rounds: 1 }]);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [{ minClients: 2, rounds: 1 }]);
     const local = new MemoryStorage();
     const locks = new MemoryLocks();
     const tab = tabStore(local, locks);
@@ -143,8 +133,8 @@ describe('SocketLink', () => {
     const joined = await page.connect();
     await page.reportCapabilities(BIG);
     const first = nextOffer(page);
-    const other = await TestClient.ready(coordinator.url, 2, BIG);
-    closers.push(() => other.close());
+    const other = await TestClient.ready(env.coordinator.url, 2, BIG);
+    env.clients.push(other);
     const { offer } = await first;
     expect(offer.kind).toBe('train');
 
@@ -162,10 +152,10 @@ describe('SocketLink', () => {
 
   it('forgets an identity the coordinator does not know and refuses a wrong token', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir);
     const local = new MemoryStorage();
-    const key = identityKey(coordinator.url, 'sentiment');
+    const key = identityKey(env.coordinator.url, 'sentiment');
     local.setItem(key, JSON.stringify([{ clientId: 'c-from-another-run', secret: 'old-secret' }]));
     const page = link(tabStore(local, new MemoryLocks()).store);
     const joined = await page.connect();
