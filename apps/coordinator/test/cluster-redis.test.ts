@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startCli, stopCliServers, until } from './helpers/cli-process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startCli, until } from './helpers/cli-process';
 import { HAS_REDIS, startRedis, type RunningRedis } from './helpers/redis';
 import { replayInProcess, type PlayedRound } from './helpers/replay';
 import {
@@ -13,6 +13,7 @@ import {
   tempDir,
   tinySchema,
 } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 /**
  * Two coordinator processes (CLI, leader and member) and one Debian redis-server on loopback, sharing clients
@@ -28,17 +29,8 @@ if (!HAS_REDIS) {
   );
 }
 
-let clients: TestClient[] = [];
+const env = testEnvironment();
 let redis: RunningRedis | null = null;
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await stopCliServers();
-  await cleanup?.();
-  cleanup = null;
-});
 
 afterAll(async () => {
   await redis?.stop();
@@ -73,7 +65,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
     const schema = await tinySchema();
     redis ??= await startRedis();
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const configFile = path.join(tmp.dir, 'coordinator.json');
     const input = { ...FEDERATION_INPUT, rounds: ROUNDS, minClients: 4 };
     await writeFile(
@@ -97,17 +89,17 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
       [member.url, SMALL],
       [member.url, BIG],
     ] as const;
-    clients = await Promise.all(plan.map(([url, report], i) => TestClient.ready(url, i, report)));
-    const onMember = new Set(clients.slice(2).map((c) => c.clientId));
+    env.clients = await Promise.all(plan.map(([url, report], i) => TestClient.ready(url, i, report)));
+    const onMember = new Set(env.clients.slice(2).map((c) => c.clientId));
 
     for (let round = 0; round < ROUNDS; round++) {
-      const replies = await Promise.all(clients.map((c) => c.playRound(round)));
+      const replies = await Promise.all(env.clients.map((c) => c.playRound(round)));
       for (const reply of replies) expect(reply).toMatchObject({ ok: true, round });
       await until(
-        () => clients.every((c) => c.notices.some((n) => n.round === round)),
+        () => env.clients.every((c) => c.notices.some((n) => n.round === round)),
         `round ${round} notices`,
       );
-      for (const client of clients) {
+      for (const client of env.clients) {
         expect(client.notices.find((n) => n.round === round)).toMatchObject({
           status: 'aggregated',
           participants: 4,
@@ -116,7 +108,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
       }
     }
     // The member's clients were offered over the adapter: their offers came from the leader's strategy.
-    expect(clients.every((c) => c.offers.length === ROUNDS)).toBe(true);
+    expect(env.clients.every((c) => c.offers.length === ROUNDS)).toBe(true);
 
     await until(() => /round 1 aggregated/.test(leader.output()), 'the leader to log round 1');
     const checkpoint = JSON.parse(
@@ -128,11 +120,11 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
     };
     expect(checkpoint.nextRound).toBe(ROUNDS);
     const played: PlayedRound[] = checkpoint.history.map((record, round) => {
-      expect([...record.participants].sort()).toEqual(clients.map((c) => c.clientId).sort());
+      expect([...record.participants].sort()).toEqual(env.clients.map((c) => c.clientId).sort());
       return {
         selected: record.selected,
         budgets: record.budgets,
-        uploads: clients.map((c) => c.uploads.get(round)!),
+        uploads: env.clients.map((c) => c.uploads.get(round)!),
       };
     });
     const expected = replayInProcess(federationConfig(input), schema, played) as SnapshotState;
@@ -171,7 +163,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
   it('refuses to lead a federation whose rounds cannot be split, and a Redis it cannot reach', async () => {
     redis ??= await startRedis();
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const configFile = path.join(tmp.dir, 'coordinator.json');
     const dp = { clipNorm: 1, noiseMultiplier: 1, delta: 1e-5, samplingRate: 1, expectedParticipants: 2 };
     const input = { ...FEDERATION_INPUT, strategyOptions: { warmupRounds: 1, dp } };
@@ -206,7 +198,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
     const schema = await tinySchema();
     redis ??= await startRedis();
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const configFile = path.join(tmp.dir, 'coordinator.json');
     const input = { ...FEDERATION_INPUT, rounds: ROUNDS, minClients: 2 };
     await writeFile(
@@ -222,8 +214,10 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
     const leader = await startCli([...cluster, '--cluster-role', 'leader']);
     const member = await startCli([...cluster, '--cluster-role', 'member']);
     const urls = [leader.url, leader.url, member.url, member.url];
-    clients = await Promise.all(urls.map((url, i) => TestClient.ready(url, i, i % 2 === 0 ? BIG : SMALL)));
-    const [a, b, c, d] = clients as [TestClient, TestClient, TestClient, TestClient];
+    env.clients = await Promise.all(
+      urls.map((url, i) => TestClient.ready(url, i, i % 2 === 0 ? BIG : SMALL)),
+    );
+    const [a, b, c, d] = env.clients as [TestClient, TestClient, TestClient, TestClient];
 
     // c and d upload to the member, which folds them; then it dies before the round closes.
     for (const client of [c, d]) expect(await client.playRound(0)).toMatchObject({ ok: true, round: 0 });
@@ -247,7 +241,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
         return client;
       }),
     );
-    clients.push(...back);
+    env.clients.push(...back);
     for (const reply of await Promise.all([a, b, ...back].map((client) => client.playRound(1)))) {
       expect(reply).toMatchObject({ ok: true, round: 1 });
     }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeLimits, decodeUpdate, encodeUpdate, PROTOCOL_VERSION } from '@fedhft/core';
 import { Coordinator } from '../src/server/index';
 import { replayInProcess } from './helpers/replay';
@@ -15,6 +15,7 @@ import {
   tempDir,
   tinySchema,
 } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 /**
  * Hostile and malformed messages the refusal test (server-refusals.test.ts) does not send: broken tensors
@@ -25,18 +26,7 @@ import {
  * an in-process run of the good updates, and the checkpoint on disk must hold that aggregate.
  */
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 const LIMIT = 256 * 1024;
 const HUGE = 'x'.repeat(1_000_000);
@@ -108,19 +98,19 @@ describe('coordinator server: hostile input', () => {
   it('refuses 20+ kinds of hostile messages while two honest rounds aggregate exactly', async () => {
     refusalsSent = 0;
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const overrides = { rounds: 2, roundDelayMs: 300, maxUpdateBytes: LIMIT };
-    coordinator = await startServer(tmp.dir, [
+    env.coordinator = await startServer(tmp.dir, [
       overrides,
       { id: 'other', token: 'other-token-4567', rounds: 1, minClients: 5 },
     ]);
-    const federation = coordinator.federations.get('sentiment')!;
-    const started = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
+    const federation = env.coordinator.federations.get('sentiment')!;
+    const started = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
     const [a, b] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     const { selected } = await started;
     expect(selected).toHaveLength(2);
     const aOffer = await a!.offerFor(0);
@@ -215,8 +205,8 @@ describe('coordinator server: hostile input', () => {
     expectRefusal(await a!.request('capabilities', { ...BIG, backend: HUGE }), 'malformed', /backend/);
 
     // Fresh connections: joins.
-    const mallory = await TestClient.connect(coordinator.url, 9);
-    clients.push(mallory);
+    const mallory = await TestClient.connect(env.coordinator.url, 9);
+    env.clients.push(mallory);
     const join = (body: Record<string, unknown>) =>
       mallory.request('join', {
         protocolVersion: PROTOCOL_VERSION,
@@ -261,7 +251,7 @@ describe('coordinator server: hostile input', () => {
     // 22. A flood of joins on one connection: the first succeeds, the other 199 are refused and make no identity:
     // as already joined while the connection's request budget lasts (burst 60), then as too many requests.
     expect(await join({})).toMatchObject({ ok: true });
-    const clientsBefore = coordinator.state().federations[0]!.clients.length;
+    const clientsBefore = env.coordinator.state().federations[0]!.clients.length;
     const flood = await Promise.all(Array.from({ length: 199 }, () => join({})));
     const throttled = flood.filter((reply) => reply.code === 'too-many');
     for (const reply of throttled) expectRefusal(reply, 'too-many', /requests per second .* slow down/);
@@ -269,16 +259,16 @@ describe('coordinator server: hostile input', () => {
       expectRefusal(reply, 'malformed', /already joined "sentiment"/);
     }
     expect(throttled.length).toBeGreaterThan(100);
-    expect(coordinator.state().federations[0]!.clients.length).toBe(clientsBefore);
+    expect(env.coordinator.state().federations[0]!.clients.length).toBe(clientsBefore);
     // All counted, but only the first throttled request of each second is logged: a flood is not a flood of
     // log lines.
-    const summary = coordinator.federations.get('sentiment')!.refusals.summary();
+    const summary = env.coordinator.federations.get('sentiment')!.refusals.summary();
     expect(summary.byCode['too-many']).toBe(throttled.length);
     expect(summary.recent.filter((entry) => entry.code === 'too-many').length).toBeLessThan(5);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // the connection's budget refills
 
     // The honest round 0.
-    const closed0 = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed0 = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     expect(await a!.upload(aOffer, aBytes)).toMatchObject({ ok: true, received: 1 });
     expect(await b!.upload(bOffer, bBytes)).toMatchObject({ ok: true, received: 2 });
     expect((await closed0).record).toMatchObject({ status: 'aggregated', missing: [] });
@@ -297,7 +287,7 @@ describe('coordinator server: hostile input', () => {
     const bBytes1 = await b!.train(bOffer1);
     // 25. b replays a's new update on its own connection (another client's update).
     expectRefusal(await b!.upload(bOffer1, aBytes1), 'wrong-client', /is for client/);
-    const closed1 = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 1);
+    const closed1 = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 1);
     expect(await a!.upload(aOffer1, aBytes1)).toMatchObject({ ok: true, received: 1 });
     expect(await b!.upload(bOffer1, bBytes1)).toMatchObject({ ok: true, received: 2 });
     expect((await closed1).record).toMatchObject({ status: 'aggregated', missing: [] });
@@ -322,7 +312,7 @@ describe('coordinator server: hostile input', () => {
     expect(JSON.stringify(checkpoint.strategy)).toBe(expected);
 
     // Every refusal was counted (server-wide or per federation) and logged with its reason.
-    const state = coordinator.state();
+    const state = env.coordinator.state();
     const counted = [state.refusals.byCode, ...state.federations.map((f) => f.refusals.byCode)]
       .flatMap((byCode) => Object.values(byCode))
       .reduce((sum, n) => sum + n, 0);
@@ -334,8 +324,8 @@ describe('coordinator server: hostile input', () => {
 
   it('caps the new identities one address may create: a flood of joins from many sockets is refused', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await Coordinator.start({
+    env.cleanup = tmp.remove;
+    env.coordinator = await Coordinator.start({
       dataDir: tmp.dir,
       port: 0,
       federations: [
@@ -343,18 +333,18 @@ describe('coordinator server: hostile input', () => {
       ],
       joinLimit: { perAddress: 6, windowMs: 60_000 },
     });
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     const [a, b] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
     // 30 sockets, each joining anew with the right token: 4 more identities fit the cap, 26 are refused.
     const flood = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => TestClient.connect(coordinator!.url, 10 + i)),
+      Array.from({ length: 30 }, (_, i) => TestClient.connect(env.coordinator!.url, 10 + i)),
     );
-    clients.push(...flood);
+    env.clients.push(...flood);
     const replies = await Promise.all(flood.map((client) => client.join()));
     const accepted = replies.filter((reply) => reply.ok === true);
     expect(accepted).toHaveLength(4);
@@ -364,8 +354,8 @@ describe('coordinator server: hostile input', () => {
     }
     // A reconnect with an existing identity is not a new one: still accepted.
     const joined = flood.find((client) => client.clientId !== '')!;
-    const again = await TestClient.connect(coordinator.url, 99);
-    clients.push(again);
+    const again = await TestClient.connect(env.coordinator.url, 99);
+    env.clients.push(again);
     expect(await again.join({ clientId: joined.clientId, secret: joined.secret })).toMatchObject({
       ok: true,
       resumed: true,
@@ -375,19 +365,19 @@ describe('coordinator server: hostile input', () => {
       expect.objectContaining({ ok: true }),
     ]);
     expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const state = coordinator.state().federations[0]!;
+    const state = env.coordinator.state().federations[0]!;
     expect(state.clients).toHaveLength(6);
     expect(state.refusals.byCode).toEqual({ 'too-many': 26 });
   }, 120_000);
 
   it('caps the identities of a federation (maxClients): new joins beyond it are refused, known clients come back', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [{ maxClients: 3 }]);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [{ maxClients: 3 }]);
     const joiners = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => TestClient.connect(coordinator!.url, i)),
+      Array.from({ length: 5 }, (_, i) => TestClient.connect(env.coordinator!.url, i)),
     );
-    clients.push(...joiners);
+    env.clients.push(...joiners);
     const replies = [];
     for (const client of joiners) replies.push(await client.join());
     expect(replies.map((r) => r.ok)).toEqual([true, true, true, false, false]);
@@ -397,29 +387,29 @@ describe('coordinator server: hostile input', () => {
         reason: expect.stringMatching(/has its 3 clients \(maxClients\)/),
       });
     }
-    const again = await TestClient.connect(coordinator.url, 9);
-    clients.push(again);
+    const again = await TestClient.connect(env.coordinator.url, 9);
+    env.clients.push(again);
     const known = joiners[0]!;
     expect(await again.join({ clientId: known.clientId, secret: known.secret })).toMatchObject({
       ok: true,
       resumed: true,
     });
-    expect(coordinator.state().federations[0]!.clients).toHaveLength(3);
+    expect(env.coordinator.state().federations[0]!.clients).toHaveLength(3);
   }, 60_000);
 
   it('records a message above the transport limit (the connection is cut) as too-large; the round goes on', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [{ rounds: 1, roundDelayMs: 300, maxUpdateBytes: 200_000 }]);
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [{ rounds: 1, roundDelayMs: 300, maxUpdateBytes: 200_000 }]);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     const [a, b] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
-    const big = await TestClient.connect(coordinator.url, 3);
-    clients.push(big);
+    const big = await TestClient.connect(env.coordinator.url, 3);
+    env.clients.push(big);
     expect(await big.join()).toMatchObject({ ok: true });
     const cut = new Promise((resolve) => big.socket.once('disconnect', resolve));
     big.socket.emit('update', { federation: 'sentiment' }, new Uint8Array(200_000 + 1024 * 1024 + 1));
@@ -429,7 +419,7 @@ describe('coordinator server: hostile input', () => {
       expect.objectContaining({ ok: true }),
     ]);
     expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const refusals = coordinator.state().federations[0]!.refusals;
+    const refusals = env.coordinator.state().federations[0]!.refusals;
     expect(refusals.byCode).toEqual({ 'too-large': 1 });
     expect(refusals.recent[0]!.reason).toMatch(
       /above the transport limit of 1248576 bytes: connection closed/,
@@ -438,9 +428,9 @@ describe('coordinator server: hostile input', () => {
 
   it('throttles a connection flooding requests and closes it, while an honest round completes', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const limit = { perSecond: 5, burst: 10, closeAfter: 300 };
-    coordinator = await Coordinator.start({
+    env.coordinator = await Coordinator.start({
       dataDir: tmp.dir,
       port: 0,
       federations: [
@@ -448,15 +438,15 @@ describe('coordinator server: hostile input', () => {
       ],
       requestLimit: limit,
     });
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     const [a, b] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
-    const flooder = await TestClient.connect(coordinator.url, 3);
-    clients.push(flooder);
+    const flooder = await TestClient.connect(env.coordinator.url, 3);
+    env.clients.push(flooder);
     expect(await flooder.join()).toMatchObject({ ok: true });
     const disconnected = new Promise((resolve) => flooder.socket.once('disconnect', resolve));
     // 400 heartbeats at once (and unknown events, which are throttled the same way).
@@ -476,7 +466,7 @@ describe('coordinator server: hostile input', () => {
       expect.objectContaining({ ok: true }),
     ]);
     expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const refusals = coordinator.state().federations[0]!.refusals;
+    const refusals = env.coordinator.state().federations[0]!.refusals;
     expect(refusals.byCode['too-many']).toBeGreaterThanOrEqual(300);
     // Counted, but logged about once a second, plus the closing one.
     expect(refusals.recent.filter((r) => r.code === 'too-many').length).toBeLessThan(6);

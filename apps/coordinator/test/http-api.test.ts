@@ -1,41 +1,28 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importPeftAdapter, SafetensorsFile } from '@fedhft/adapters';
 import { TinyEncoder } from '../../../packages/adapters/test/fixtures/tiny-encoder';
-import { attachWeb, type Web } from '../src/http/index';
+import { attachWeb } from '../src/http/index';
 import type { Coordinator, FederationConfigInput } from '../src/server/index';
 import { BIG, SMALL, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 const ADMIN = 'admin-token-0123456';
 
-let coordinator: Coordinator | null = null;
-let web: Web | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await web?.close();
-  web = null;
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 async function serve(federations: Partial<FederationConfigInput>[] = [{ adminToken: ADMIN }]) {
   const tmp = await tempDir();
-  cleanup = tmp.remove;
-  coordinator = await startServer(tmp.dir, federations);
-  web = await attachWeb(coordinator, { pages: false });
-  return coordinator;
+  env.cleanup = tmp.remove;
+  env.coordinator = await startServer(tmp.dir, federations);
+  env.web = await attachWeb(env.coordinator, { pages: false });
+  return env.coordinator;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON replies, checked by the expectations
 type Json = Record<string, any>;
 
 async function getJson(path: string, init: RequestInit = {}) {
-  const response = await fetch(`${coordinator!.url}${path}`, init);
+  const response = await fetch(`${env.coordinator!.url}${path}`, init);
   return { status: response.status, body: (await response.json()) as Json };
 }
 
@@ -62,7 +49,7 @@ describe('coordinator HTTP API', () => {
     const c = await serve();
     const a = await TestClient.ready(c.url, 1, BIG);
     const b = await TestClient.ready(c.url, 2, SMALL);
-    clients.push(a, b);
+    env.clients.push(a, b);
     await playRound(c, [a, b], 0, [0.5, 1]);
 
     const list = await getJson('/api/federations');
@@ -187,7 +174,7 @@ describe('coordinator HTTP API', () => {
     expect(disabled.body.error).toMatch(/no adminToken/);
     const get = await getJson('/api/federations/sentiment/start');
     expect(get.status).toBe(405);
-    expect(coordinator!.federations.get('sentiment')!.state().paused).toBe(false);
+    expect(env.coordinator!.federations.get('sentiment')!.state().paused).toBe(false);
   });
 
   it('starts and pauses a run: no round before start, the open round finishes after pause', async () => {
@@ -195,7 +182,7 @@ describe('coordinator HTTP API', () => {
     const federation = c.federations.get('sentiment')!;
     const a = await TestClient.ready(c.url, 1, BIG);
     const b = await TestClient.ready(c.url, 2, BIG);
-    clients.push(a, b);
+    env.clients.push(a, b);
     await new Promise((resolve) => setTimeout(resolve, 300)); // roundDelayMs is 50
     expect(federation.state()).toMatchObject({ phase: 'waiting', paused: true, openRound: null });
 
@@ -221,16 +208,16 @@ describe('coordinator HTTP API', () => {
 
   it('serves the USE Lite files and a manifest naming them', async () => {
     await serve([{}, { id: 'lite', token: 'another-token-1', encoder: 'use-lite' }]);
-    const model = await fetch(`${coordinator!.url}/models/use-lite/model.json`);
+    const model = await fetch(`${env.coordinator!.url}/models/use-lite/model.json`);
     expect(model.status).toBe(200);
     expect(model.headers.get('content-type')).toMatch(/application\/json/);
     const json = (await model.json()) as { weightsManifest?: unknown[] };
     expect(Array.isArray(json.weightsManifest)).toBe(true);
-    expect((await fetch(`${coordinator!.url}/models/use-lite/..%2fpackage.json`)).status).toBe(403);
-    expect((await fetch(`${coordinator!.url}/models/use-lite/none.bin`)).status).toBe(404);
-    expect((await fetch(`${coordinator!.url}/models/use-lite/model.json`, { method: 'PUT' })).status).toBe(
-      405,
-    );
+    expect((await fetch(`${env.coordinator!.url}/models/use-lite/..%2fpackage.json`)).status).toBe(403);
+    expect((await fetch(`${env.coordinator!.url}/models/use-lite/none.bin`)).status).toBe(404);
+    expect(
+      (await fetch(`${env.coordinator!.url}/models/use-lite/model.json`, { method: 'PUT' })).status,
+    ).toBe(405);
 
     const lite = await getJson('/api/federations/lite/manifest');
     expect(lite.body).toMatchObject({

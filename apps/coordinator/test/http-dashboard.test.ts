@@ -1,46 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { io, type Socket } from 'socket.io-client';
-import {
-  attachWeb,
-  createPages,
-  REPO_ROOT,
-  type DashboardSnapshot,
-  type Pages,
-  type Web,
-} from '../src/http/index';
-import type { Coordinator, FederationEvent } from '../src/server/index';
+import { describe, expect, it } from 'vitest';
+import { io } from 'socket.io-client';
+import { attachWeb, createPages, REPO_ROOT, type DashboardSnapshot } from '../src/http/index';
+import type { FederationEvent } from '../src/server/index';
 import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let web: Web | null = null;
-let pages: Pages | null = null;
-let sockets: Socket[] = [];
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const s of sockets) s.close();
-  sockets = [];
-  for (const client of clients) client.close();
-  clients = [];
-  await web?.close();
-  web = null;
-  await pages?.close();
-  pages = null;
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 describe('dashboard', () => {
   it('pushes a snapshot on connect, then the events and snapshots of a round; it is read-only', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir);
-    web = await attachWeb(coordinator, { pages: false });
-    const socket = io(`${coordinator.url}/dashboard`, { transports: ['websocket'], forceNew: true });
-    sockets.push(socket);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir);
+    env.web = await attachWeb(env.coordinator, { pages: false });
+    const socket = io(`${env.coordinator.url}/dashboard`, { transports: ['websocket'], forceNew: true });
+    env.sockets.push(socket);
     const events: FederationEvent[] = [];
     const snapshots: DashboardSnapshot[] = [];
     socket.on('event', (event: FederationEvent) => void events.push(event));
@@ -55,10 +29,10 @@ describe('dashboard', () => {
     const refusal = (await socket.timeout(5_000).emitWithAck('pause', {})) as Record<string, unknown>;
     expect(refusal).toMatchObject({ ok: false, reason: expect.stringMatching(/read-only/) });
 
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
-    const a = await TestClient.ready(coordinator.url, 1, BIG);
-    const b = await TestClient.ready(coordinator.url, 2, BIG);
-    clients.push(a, b);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
+    const a = await TestClient.ready(env.coordinator.url, 1, BIG);
+    const b = await TestClient.ready(env.coordinator.url, 2, BIG);
+    env.clients.push(a, b);
     await Promise.all([a.playRound(0), b.playRound(0)]);
     await closed;
     const types = () => events.map((e) => e.type);
@@ -74,25 +48,26 @@ describe('dashboard', () => {
 
   it('serves the dashboard page and its script through Vite at /dashboard/', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir);
-    pages = await createPages({ client: false, dashboard: true });
-    coordinator.use(pages.handler);
-    const redirect = await fetch(`${coordinator.url}/dashboard`, { redirect: 'manual' });
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir);
+    env.pages = await createPages({ client: false, dashboard: true });
+    env.coordinator.use(env.pages.handler);
+    const redirect = await fetch(`${env.coordinator.url}/dashboard`, { redirect: 'manual' });
     expect(redirect.status).toBe(302);
     expect(redirect.headers.get('location')).toBe('/dashboard/');
-    const html = await (await fetch(`${coordinator.url}/dashboard/`)).text();
+    const html = await (await fetch(`${env.coordinator.url}/dashboard/`)).text();
     expect(html).toContain('id="accuracy-chart"');
     expect(html).toContain('/dashboard/@vite/client');
-    const script = await fetch(`${coordinator.url}/dashboard/src/views.ts`);
+    const script = await fetch(`${env.coordinator.url}/dashboard/src/views.ts`);
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     // Vite reads only the page's folder and node_modules: not the repository's other files (configs, state).
-    expect((await fetch(`${coordinator.url}/dashboard/@fs${REPO_ROOT}/package.json`)).status).toBe(403);
+    expect((await fetch(`${env.coordinator.url}/dashboard/@fs${REPO_ROOT}/package.json`)).status).toBe(403);
     expect(
-      (await fetch(`${coordinator.url}/dashboard/@fs${REPO_ROOT}/node_modules/chart.js/package.json`)).status,
+      (await fetch(`${env.coordinator.url}/dashboard/@fs${REPO_ROOT}/node_modules/chart.js/package.json`))
+        .status,
     ).toBe(200);
     // Not the client page's: nothing is served at / without it.
-    expect((await fetch(`${coordinator.url}/`)).status).toBe(404);
+    expect((await fetch(`${env.coordinator.url}/`)).status).toBe(404);
   });
 });

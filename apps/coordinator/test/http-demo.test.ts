@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { demoShardReplySchema, PROTOCOL_VERSION } from '@fedhft/core';
-import { attachWeb, type Web } from '../src/http/index';
+import { attachWeb } from '../src/http/index';
 import { Coordinator, DemoShards, startBanner, startConfig, DEMO_FEDERATION } from '../src/server/index';
 import {
   federationConfig,
@@ -10,22 +10,9 @@ import {
   tinySchema,
   TOKEN,
 } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let web: Web | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await web?.close();
-  web = null;
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 const DEMO = {
   corpus: 'spam-assassin' as const,
@@ -38,10 +25,10 @@ const DEMO = {
 
 async function demoServer() {
   const tmp = await tempDir();
-  cleanup = tmp.remove;
+  env.cleanup = tmp.remove;
   const data = sentimentSet(64, 9);
   const demo = DemoShards.fromDataset({ name: 'sentiment', labelNames: ['neg', 'pos'], ...data }, DEMO);
-  coordinator = await Coordinator.start({
+  env.coordinator = await Coordinator.start({
     dataDir: tmp.dir,
     port: 0,
     federations: [
@@ -49,8 +36,8 @@ async function demoServer() {
       { config: federationConfig({ id: 'plain' }), schema: await tinySchema() },
     ],
   });
-  web = await attachWeb(coordinator, { pages: false });
-  return coordinator;
+  env.web = await attachWeb(env.coordinator, { pages: false });
+  return env.coordinator;
 }
 
 describe('demo shards', () => {
@@ -58,7 +45,7 @@ describe('demo shards', () => {
     const c = await demoServer();
     const a = await TestClient.connect(c.url);
     const b = await TestClient.connect(c.url);
-    clients.push(a, b);
+    env.clients.push(a, b);
     expect(await a.request('demo-shard', {})).toMatchObject({ ok: false, code: 'not-joined' });
     await a.join();
     await b.join();
@@ -86,7 +73,7 @@ describe('demo shards', () => {
   it('refuses a demo shard where the federation has no demo corpus', async () => {
     const c = await demoServer();
     const client = await TestClient.connect(c.url);
-    clients.push(client);
+    env.clients.push(client);
     await client.request('join', { protocolVersion: PROTOCOL_VERSION, federation: 'plain', token: TOKEN });
     expect(await client.request('demo-shard', {})).toMatchObject({
       ok: false,

@@ -1,9 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { io, type Socket } from 'socket.io-client';
+import { describe, expect, it } from 'vitest';
+import { io } from 'socket.io-client';
 import { DEFAULT_RDP_ORDERS, RdpAccountant } from '@fedhft/core';
-import { attachWeb, type DashboardSnapshot, type FederationMetrics, type Web } from '../src/http/index';
-import type { Coordinator } from '../src/server/index';
+import { attachWeb, type DashboardSnapshot, type FederationMetrics } from '../src/http/index';
 import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 /**
  * Differential privacy through the coordinator: a live federation with strategyOptions.dp runs two rounds, and
@@ -12,24 +12,7 @@ import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/serv
  * the plain Gaussian mechanism at sampling rate 1), while a federation without dp says privacy is off.
  */
 
-let coordinator: Coordinator | null = null;
-let web: Web | null = null;
-let socket: Socket | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  socket?.close();
-  socket = null;
-  for (const client of clients) client.close();
-  clients = [];
-  await web?.close();
-  web = null;
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 const DP = { noiseMultiplier: 1.2, clipNorm: 1, delta: 1e-5, expectedParticipants: 2, samplingRate: 1 };
 
@@ -43,7 +26,7 @@ function gaussianEpsilon(rounds: number): number {
 }
 
 async function metrics(id: string): Promise<FederationMetrics> {
-  const response = await fetch(`${coordinator!.url}/api/federations/${id}/metrics`);
+  const response = await fetch(`${env.coordinator!.url}/api/federations/${id}/metrics`);
   expect(response.status).toBe(200);
   return (await response.json()) as FederationMetrics;
 }
@@ -51,25 +34,26 @@ async function metrics(id: string): Promise<FederationMetrics> {
 describe('differential privacy in the metrics API and the dashboard', () => {
   it("reports the accountant's epsilon after each round, growing, and 'off' without dp", async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [
       { rounds: 2, roundDelayMs: 200, strategyOptions: { warmupRounds: 1, dp: DP } },
       { id: 'plain', token: 'plain-token-4567', rounds: 1, minClients: 5 },
     ]);
-    web = await attachWeb(coordinator, { pages: false });
-    socket = io(`${coordinator.url}/dashboard`, { transports: ['websocket'], forceNew: true });
+    env.web = await attachWeb(env.coordinator, { pages: false });
+    const socket = io(`${env.coordinator.url}/dashboard`, { transports: ['websocket'], forceNew: true });
+    env.sockets.push(socket);
     const snapshots: DashboardSnapshot[] = [];
     socket.on('snapshot', (snapshot: DashboardSnapshot) => void snapshots.push(snapshot));
 
     expect((await metrics('plain')).privacy).toEqual({ enabled: false });
     expect((await metrics('sentiment')).privacy).toEqual({ enabled: true, ...DP, epsilon: 0, rounds: 0 });
 
-    const [a, b] = await Promise.all([1, 2].map((seed) => TestClient.ready(coordinator!.url, seed, BIG)));
-    clients.push(a!, b!);
+    const [a, b] = await Promise.all([1, 2].map((seed) => TestClient.ready(env.coordinator!.url, seed, BIG)));
+    env.clients.push(a!, b!);
     const accountant = new RdpAccountant();
     const expected: number[] = [];
     for (const round of [0, 1]) {
-      const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === round);
+      const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === round);
       const replies = await Promise.all([a!.playRound(round), b!.playRound(round)]);
       for (const reply of replies) expect(reply).toMatchObject({ ok: true, round });
       expect((await closed).record).toMatchObject({

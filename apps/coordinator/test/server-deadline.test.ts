@@ -1,34 +1,23 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Coordinator } from '../src/server/index';
+import { describe, expect, it } from 'vitest';
 import { BIG, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 async function readyClients(url: string, seeds: number[]): Promise<TestClient[]> {
   const ready = await Promise.all(seeds.map((seed) => TestClient.ready(url, seed, BIG)));
-  clients.push(...ready);
+  env.clients.push(...ready);
   return ready;
 }
 
 describe('coordinator server: deadlines and stragglers', () => {
   it('aggregates what arrived by the deadline and refuses the dropped client’s late update', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     // All three connect well within the start delay, so all three are selected.
-    coordinator = await startServer(tmp.dir, [{ rounds: 1, roundTimeoutMs: 1500, roundDelayMs: 400 }]);
-    const started = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
-    const [a, b, dropped] = await readyClients(coordinator.url, [1, 2, 3]);
+    env.coordinator = await startServer(tmp.dir, [{ rounds: 1, roundTimeoutMs: 1500, roundDelayMs: 400 }]);
+    const started = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
+    const [a, b, dropped] = await readyClients(env.coordinator.url, [1, 2, 3]);
     expect((await started).selected).toHaveLength(3);
 
     // The third client gets its offer, trains, then its tab closes before it uploads.
@@ -37,7 +26,7 @@ describe('coordinator server: deadlines and stragglers', () => {
     const { clientId, secret } = dropped!;
     dropped!.close();
 
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     await Promise.all([a!.playRound(0), b!.playRound(0)]);
     const { record } = await closed;
     expect(record).toMatchObject({ status: 'aggregated', closedBy: 'deadline', missing: [clientId] });
@@ -45,13 +34,13 @@ describe('coordinator server: deadlines and stragglers', () => {
     expect(record.closedAt - record.startedAt).toBeGreaterThanOrEqual(1400);
 
     // It comes back with its identity and uploads anyway: refused, with the reason.
-    const back = await TestClient.connect(coordinator.url, 3);
-    clients.push(back);
+    const back = await TestClient.connect(env.coordinator.url, 3);
+    env.clients.push(back);
     expect(await back.join({ clientId, secret })).toMatchObject({ ok: true, clientId, resumed: true });
     const reply = await back.upload(droppedOffer, lateUpdate);
     expect(reply).toMatchObject({ ok: false, code: 'wrong-round' });
     expect(reply.reason).toMatch(/round 0 was aggregated at .*deadline.*late update refused/);
-    const state = coordinator.state().federations[0]!;
+    const state = env.coordinator.state().federations[0]!;
     expect(state.phase).toBe('finished');
     expect(state.refusals.byCode).toEqual({ 'wrong-round': 1 });
     expect(state.refusals.recent[0]).toMatchObject({ clientId, event: 'update', code: 'wrong-round' });
@@ -59,17 +48,17 @@ describe('coordinator server: deadlines and stragglers', () => {
 
   it('fails a round below the minimum, rolls the strategy back and repeats the round number', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [{ rounds: 1, roundTimeoutMs: 1000, roundDelayMs: 200 }]);
-    const federation = coordinator.federations.get('sentiment')!;
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [{ rounds: 1, roundTimeoutMs: 1000, roundDelayMs: 200 }]);
+    const federation = env.coordinator.federations.get('sentiment')!;
     const before = JSON.stringify(federation.strategySnapshot());
-    const first = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
-    const [a, b] = await readyClients(coordinator.url, [1, 2]);
+    const first = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
+    const [a, b] = await readyClients(env.coordinator.url, [1, 2]);
     await first;
 
     // Only one of the two required updates arrives.
-    const failed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
-    const retry = nextEvent(coordinator, 'round-started', (e) => e.round === 0 && e.deadline > 0);
+    const failed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
+    const retry = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0 && e.deadline > 0);
     expect(await a!.playRound(0)).toMatchObject({ ok: true });
     const { record } = await failed;
     expect(record).toMatchObject({
@@ -100,7 +89,7 @@ describe('coordinator server: deadlines and stragglers', () => {
     expect(staleReply).toMatchObject({ ok: false, code: 'not-offered' });
 
     const done = nextEvent(
-      coordinator,
+      env.coordinator,
       'round-closed',
       (e) => e.record.round === 0 && e.record.attempt === 2,
     );
@@ -110,7 +99,7 @@ describe('coordinator server: deadlines and stragglers', () => {
     for (const reply of replies) expect(reply).toMatchObject({ ok: true, round: 0 });
     expect((await done).record).toMatchObject({ status: 'aggregated', attempt: 2, missing: [] });
     expect(JSON.stringify(federation.strategySnapshot())).not.toBe(before);
-    expect(coordinator.state().federations[0]!.history.map((r) => r.status)).toEqual([
+    expect(env.coordinator.state().federations[0]!.history.map((r) => r.status)).toEqual([
       'failed',
       'aggregated',
     ]);

@@ -1,8 +1,9 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startCli, stopCliServers, until } from './helpers/cli-process';
+import { describe, expect, it } from 'vitest';
+import { startCli, until } from './helpers/cli-process';
 import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 /**
  * The coordinator CLI as a real child process, killed with SIGKILL in the middle of a round (no clean stop, no
@@ -10,16 +11,7 @@ import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from '.
  * encoder (FEDHFT_TEST_ENCODER=1), so each start takes about a second.
  */
 
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await stopCliServers();
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 const noticeOf = (client: TestClient, round: number) => client.notices.find((n) => n.round === round);
 
@@ -27,7 +19,7 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
   it('a killed process leaves the round-0 checkpoint intact; the restart repeats round 1 and completes it', async () => {
     await tinySchema(); // the clients train on the wasm backend
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const dataDir = path.join(tmp.dir, 'data');
     const configFile = path.join(tmp.dir, 'coordinator.json');
     await writeFile(
@@ -50,7 +42,7 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
       TestClient.ready(first.url, 1, BIG),
       TestClient.ready(first.url, 2, SMALL),
     ]);
-    clients.push(a, b);
+    env.clients.push(a, b);
     for (const reply of await Promise.all([a.playRound(0), b.playRound(0)])) {
       expect(reply).toMatchObject({ ok: true, round: 0 });
     }
@@ -72,8 +64,8 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
 
     first.child.kill('SIGKILL');
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
-    for (const client of clients) client.close();
-    clients = [];
+    for (const client of env.clients) client.close();
+    env.clients = [];
 
     // On disk: exactly the state after round 0, nothing of round 1, no half-written temporary files.
     const onDisk = await readFile(checkpointFile);
@@ -95,7 +87,7 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
     const back = await Promise.all(
       identities.map(async ({ clientId, secret }, i) => {
         const client = await TestClient.connect(second.url, i + 1);
-        clients.push(client);
+        env.clients.push(client);
         expect(await client.join({ clientId, secret })).toMatchObject({ ok: true, clientId, resumed: true });
         client.secret = secret;
         return client;

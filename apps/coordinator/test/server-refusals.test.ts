@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStrategy, decodeLimits, decodeUpdate, type StrategyName } from '@fedhft/core';
-import { federationStrategyOptions, type Coordinator } from '../src/server/index';
+import { federationStrategyOptions } from '../src/server/index';
 import {
   BIG,
   SMALL,
@@ -12,41 +12,31 @@ import {
   tempDir,
   tinySchema,
 } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 const LIMIT = 64 * 1024;
 
 describe('coordinator server: bad messages', () => {
   it('refuses and counts every bad message while the round completes exactly as without them', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const overrides = { rounds: 1, roundDelayMs: 300, maxUpdateBytes: LIMIT };
-    coordinator = await startServer(tmp.dir, [overrides]);
-    const federation = coordinator.federations.get('sentiment')!;
-    const started = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
+    env.coordinator = await startServer(tmp.dir, [overrides]);
+    const federation = env.coordinator.federations.get('sentiment')!;
+    const started = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
     const [a, b] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     const { selected } = await started;
     expect(selected).toHaveLength(2);
 
     // Before any join.
-    const intruder = await TestClient.connect(coordinator.url, 9);
-    clients.push(intruder);
+    const intruder = await TestClient.connect(env.coordinator.url, 9);
+    env.clients.push(intruder);
     expect(await intruder.request('update', {}, new Uint8Array(4))).toMatchObject({ code: 'not-joined' });
     expect(await intruder.request('join', { federation: 'sentiment' })).toMatchObject({ code: 'malformed' });
     expect(
@@ -99,7 +89,7 @@ describe('coordinator server: bad messages', () => {
     expect(await a!.upload(aOffer, bBytes)).toMatchObject({ code: 'wrong-client' });
     expect(await a!.request('heartbeat', { progress: 3 })).toMatchObject({ code: 'malformed' });
 
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     expect(await a!.upload(aOffer, aBytes)).toMatchObject({ ok: true, received: 1 });
     expect(await a!.upload(aOffer, aBytes)).toMatchObject({ code: 'duplicate' });
     expect(await b!.upload(bOffer, bBytes)).toMatchObject({ ok: true, received: 2 });
@@ -140,7 +130,7 @@ describe('coordinator server: bad messages', () => {
     expect(intruder.refused).toEqual([
       expect.objectContaining({ ok: false, code: 'no-ack', event: 'heartbeat' }),
     ]);
-    const state = coordinator.state();
+    const state = env.coordinator.state();
     expect(state.refusals.byCode).toEqual({
       'not-joined': 1,
       malformed: 1,

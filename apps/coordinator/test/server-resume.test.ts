@@ -1,35 +1,24 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Coordinator } from '../src/server/index';
+import { describe, expect, it } from 'vitest';
 import { BIG, SMALL, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 describe('coordinator server: persistence and resume', () => {
   it('stopped mid-round, resumes bit-identical to the last completed round and repeats the round', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
+    env.cleanup = tmp.remove;
     const settings = { rounds: 3, roundDelayMs: 100 };
-    coordinator = await startServer(tmp.dir, [settings]);
-    const first = coordinator;
+    env.coordinator = await startServer(tmp.dir, [settings]);
+    const first = env.coordinator;
     const file = first.federations.get('sentiment')!.store.checkpointFile;
     const started0 = nextEvent(first, 'round-started', (e) => e.round === 0);
     const [a, b] = await Promise.all([
       TestClient.ready(first.url, 1, BIG),
       TestClient.ready(first.url, 2, SMALL),
     ]);
-    clients.push(a!, b!);
+    env.clients.push(a!, b!);
     await started0;
 
     const saved = nextEvent(first, 'checkpoint', (e) => e.nextRound === 1);
@@ -43,10 +32,10 @@ describe('coordinator server: persistence and resume', () => {
     await started1;
     expect(await a!.playRound(1)).toMatchObject({ ok: true, round: 1, received: 1 });
     const identities = [a!, b!].map((c) => ({ clientId: c.clientId, secret: c.secret }));
-    for (const client of clients) client.close();
-    clients = [];
+    for (const client of env.clients) client.close();
+    env.clients = [];
     await first.close();
-    coordinator = null;
+    env.coordinator = null;
 
     // The file holds the last completed round; a restart without --resume refuses to overwrite it.
     const onDisk = JSON.parse(await readFile(file, 'utf8'));
@@ -54,8 +43,8 @@ describe('coordinator server: persistence and resume', () => {
     expect(JSON.stringify(onDisk.strategy)).toBe(afterRound0);
     await expect(startServer(tmp.dir, [settings])).rejects.toThrow(/--resume/);
 
-    coordinator = await startServer(tmp.dir, [settings], true);
-    const federation = coordinator.federations.get('sentiment')!;
+    env.coordinator = await startServer(tmp.dir, [settings], true);
+    const federation = env.coordinator.federations.get('sentiment')!;
     expect(JSON.stringify(federation.strategySnapshot())).toBe(afterRound0);
     const state = federation.state();
     expect(state).toMatchObject({ round: 1, phase: 'waiting', openRound: null });
@@ -63,11 +52,11 @@ describe('coordinator server: persistence and resume', () => {
     expect(state.clients.map((c) => c.clientId).sort()).toEqual(identities.map((i) => i.clientId).sort());
 
     // The clients come back with their secrets: same identities and budgets, and round 1 runs again.
-    const repeated = nextEvent(coordinator, 'round-started', (e) => e.round === 1);
+    const repeated = nextEvent(env.coordinator, 'round-started', (e) => e.round === 1);
     const back = await Promise.all(
       identities.map(async ({ clientId, secret }, i) => {
-        const client = await TestClient.connect(coordinator!.url, i + 1);
-        clients.push(client);
+        const client = await TestClient.connect(env.coordinator!.url, i + 1);
+        env.clients.push(client);
         expect(await client.join({ clientId, secret })).toMatchObject({
           ok: true,
           clientId,
@@ -79,7 +68,7 @@ describe('coordinator server: persistence and resume', () => {
       }),
     );
     expect((await repeated).selected.sort()).toEqual(identities.map((i) => i.clientId).sort());
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 1);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 1);
     for (const reply of await Promise.all(back.map((client) => client.playRound(1)))) {
       expect(reply).toMatchObject({ ok: true, round: 1 });
     }

@@ -1,28 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Coordinator } from '../src/server/index';
+import { describe, expect, it } from 'vitest';
 import { BIG, SMALL, TOKEN, TestClient, nextEvent, startServer, tempDir } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 describe('coordinator server: join, a full round, reconnect', () => {
   it('joins with a token, refuses a wrong token or federation, and assigns budgets from capabilities', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir);
-    const client = await TestClient.connect(coordinator.url);
-    clients.push(client);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir);
+    const client = await TestClient.connect(env.coordinator.url);
+    env.clients.push(client);
 
     expect(await client.join({ token: 'wrong-token-xx' })).toMatchObject({ ok: false, code: 'bad-token' });
     expect(await client.join({ federation: 'nope' })).toMatchObject({
@@ -46,14 +35,14 @@ describe('coordinator server: join, a full round, reconnect', () => {
       phase: 'waiting',
     });
 
-    const state = coordinator.state();
+    const state = env.coordinator.state();
     const federation = state.federations[0]!;
     expect(federation.clients).toEqual([
       expect.objectContaining({ clientId: client.clientId, budget: 1, connected: true, status: 'idle' }),
     ]);
     // Only the hash of the secret is stored.
-    await coordinator.federations.get('sentiment')!.store.flush();
-    const saved = await readFile(coordinator.federations.get('sentiment')!.store.clientsFile, 'utf8');
+    await env.coordinator.federations.get('sentiment')!.store.flush();
+    const saved = await readFile(env.coordinator.federations.get('sentiment')!.store.clientsFile, 'utf8');
     expect(saved).not.toContain(client.secret);
     expect(saved).toContain(client.clientId);
     // Refusals before a join belong to the server, after it (or naming the federation) to the federation.
@@ -63,21 +52,21 @@ describe('coordinator server: join, a full round, reconnect', () => {
 
   it('runs a full round over socket.io and keeps identities across reconnects', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir);
-    const started = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir);
+    const started = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
     const [a, b, c] = await Promise.all([
-      TestClient.ready(coordinator.url, 1, BIG),
-      TestClient.ready(coordinator.url, 2, SMALL),
-      TestClient.ready(coordinator.url, 3, BIG),
+      TestClient.ready(env.coordinator.url, 1, BIG),
+      TestClient.ready(env.coordinator.url, 2, SMALL),
+      TestClient.ready(env.coordinator.url, 3, BIG),
     ]);
-    clients.push(a!, b!, c!);
+    env.clients.push(a!, b!, c!);
     // minClients 2: the round may start once two are ready, so a third may or may not be in round 0.
     const { selected } = await started;
-    const players = clients.filter((client) => selected.includes(client.clientId));
+    const players = env.clients.filter((client) => selected.includes(client.clientId));
     expect(players.length).toBeGreaterThanOrEqual(2);
 
-    const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
     const replies = await Promise.all(players.map((client) => client.playRound(0)));
     for (const reply of replies) expect(reply).toMatchObject({ ok: true, round: 0 });
     const { record } = await closed;
@@ -110,7 +99,7 @@ describe('coordinator server: join, a full round, reconnect', () => {
       );
     }
     const checkpoint = JSON.parse(
-      await readFile(coordinator.federations.get('sentiment')!.store.checkpointFile, 'utf8'),
+      await readFile(env.coordinator.federations.get('sentiment')!.store.checkpointFile, 'utf8'),
     );
     expect(checkpoint.nextRound).toBe(1);
     expect(checkpoint.history).toHaveLength(1);
@@ -118,8 +107,8 @@ describe('coordinator server: join, a full round, reconnect', () => {
     // Reconnect as the same client (a page reload): same id, budget remembered, memberships kept.
     const { clientId, secret } = a!;
     a!.close();
-    const again = await TestClient.connect(coordinator.url, 1);
-    clients.push(again);
+    const again = await TestClient.connect(env.coordinator.url, 1);
+    env.clients.push(again);
     expect(await again.join({ clientId, secret: 'not-the-secret' })).toMatchObject({
       ok: false,
       code: 'bad-identity',
@@ -127,15 +116,15 @@ describe('coordinator server: join, a full round, reconnect', () => {
     const rejoined = await again.join({ clientId, secret });
     expect(rejoined).toMatchObject({ ok: true, clientId, resumed: true, budget: 1 });
     expect(rejoined).not.toHaveProperty('secret');
-    const state = coordinator.state().federations[0]!;
+    const state = env.coordinator.state().federations[0]!;
     expect(state.clients.filter((x) => x.clientId === clientId)).toHaveLength(1);
     expect(state.clients.find((x) => x.clientId === clientId)).toMatchObject({ connected: true, budget: 1 });
   });
 
   it('runs several federations side by side, each with its own token', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [
       {},
       {
         id: 'topics',
@@ -145,8 +134,8 @@ describe('coordinator server: join, a full round, reconnect', () => {
         strategyOptions: {},
       },
     ]);
-    const client = await TestClient.connect(coordinator.url);
-    clients.push(client);
+    const client = await TestClient.connect(env.coordinator.url);
+    env.clients.push(client);
     expect(await client.join({ federation: 'topics', token: TOKEN })).toMatchObject({
       ok: false,
       code: 'bad-token',
@@ -157,7 +146,7 @@ describe('coordinator server: join, a full round, reconnect', () => {
     });
     // One federation per connection.
     expect(await client.join()).toMatchObject({ ok: false, code: 'malformed' });
-    const ids = coordinator.state().federations.map((f) => [f.id, f.clients.length]);
+    const ids = env.coordinator.state().federations.map((f) => [f.id, f.clients.length]);
     expect(ids).toEqual([
       ['sentiment', 0],
       ['topics', 1],

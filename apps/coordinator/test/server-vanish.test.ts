@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Coordinator, RoundRecord } from '../src/server/index';
+import { describe, expect, it } from 'vitest';
+import type { RoundRecord } from '../src/server/index';
 import { replayInProcess } from './helpers/replay';
 import {
   BIG,
@@ -10,6 +10,7 @@ import {
   tempDir,
   tinySchema,
 } from './helpers/server-client';
+import { testEnvironment } from './helpers/teardown';
 
 /**
  * 30 % of a round's clients vanish mid-round: 10 real socket.io clients are offered round 0, 3 of them lose
@@ -19,18 +20,7 @@ import {
  * the 7 survivors only and close as soon as they have all uploaded.
  */
 
-let coordinator: Coordinator | null = null;
-let clients: TestClient[] = [];
-let cleanup: (() => Promise<void>) | null = null;
-
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await coordinator?.close();
-  coordinator = null;
-  await cleanup?.();
-  cleanup = null;
-});
+const env = testEnvironment();
 
 /** Cuts the client's connection as a killed tab or a lost network would: ws.terminate() destroys the socket. */
 function vanish(client: TestClient): void {
@@ -46,14 +36,14 @@ const OVERRIDES = { rounds: 2, roundTimeoutMs: ROUND_TIMEOUT_MS, roundDelayMs: 6
 describe('coordinator server: clients vanishing mid-round', () => {
   it('closes the round at its deadline with the 7 survivors, records the 3 as missing, and goes on', async () => {
     const tmp = await tempDir();
-    cleanup = tmp.remove;
-    coordinator = await startServer(tmp.dir, [OVERRIDES]);
-    const federation = coordinator.federations.get('sentiment')!;
-    const started0 = nextEvent(coordinator, 'round-started', (e) => e.round === 0);
+    env.cleanup = tmp.remove;
+    env.coordinator = await startServer(tmp.dir, [OVERRIDES]);
+    const federation = env.coordinator.federations.get('sentiment')!;
+    const started0 = nextEvent(env.coordinator, 'round-started', (e) => e.round === 0);
     const all = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => TestClient.ready(coordinator!.url, i, BIG)),
+      Array.from({ length: 10 }, (_, i) => TestClient.ready(env.coordinator!.url, i, BIG)),
     );
-    clients.push(...all);
+    env.clients.push(...all);
     expect((await started0).selected).toHaveLength(10);
 
     const gone = all.slice(0, 3);
@@ -61,9 +51,9 @@ describe('coordinator server: clients vanishing mid-round', () => {
     const goneIds = gone.map((c) => c.clientId);
     const survivorIds = survivors.map((c) => c.clientId);
     const left = Promise.all(
-      goneIds.map((id) => nextEvent(coordinator!, 'client-left', (e) => e.clientId === id, 5_000)),
+      goneIds.map((id) => nextEvent(env.coordinator!, 'client-left', (e) => e.clientId === id, 5_000)),
     );
-    const closed0 = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0, 20_000);
+    const closed0 = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0, 20_000);
     await Promise.all(gone.map((c) => c.offerFor(0)));
     for (const client of gone) vanish(client);
     await left; // the server noticed each lost connection
@@ -82,9 +72,9 @@ describe('coordinator server: clients vanishing mid-round', () => {
     const afterRound0 = JSON.stringify(federation.strategySnapshot());
 
     // Round 1: only the connected survivors are selected; with all 7 in, it closes without waiting.
-    const started1 = await nextEvent(coordinator, 'round-started', (e) => e.round === 1);
+    const started1 = await nextEvent(env.coordinator, 'round-started', (e) => e.round === 1);
     expect(sorted(started1.selected)).toEqual(sorted(survivorIds));
-    const closed1 = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 1, 20_000);
+    const closed1 = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 1, 20_000);
     const replies1 = await Promise.all(survivors.map((c) => c.playRound(1)));
     for (const reply of replies1) expect(reply).toMatchObject({ ok: true, round: 1 });
     const record1 = (await closed1).record;
@@ -93,7 +83,7 @@ describe('coordinator server: clients vanishing mid-round', () => {
     expect(sorted(record1.participants)).toEqual(sorted(survivorIds));
 
     // Nothing is left open or stuck; the vanished clients show as disconnected, included in no round.
-    const state = coordinator.state().federations[0]!;
+    const state = env.coordinator.state().federations[0]!;
     expect(state).toMatchObject({ phase: 'finished', openRound: null });
     expect(state.history.map((r) => [r.round, r.status])).toEqual([
       [0, 'aggregated'],
