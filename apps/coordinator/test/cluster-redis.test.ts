@@ -1,7 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startCli, until } from './helpers/cli-process';
+import { startCli, until, writeConfigFile } from './helpers/cli-process';
 import { HAS_REDIS, startRedis, type RunningRedis } from './helpers/redis';
 import { replayInProcess, type PlayedRound } from './helpers/replay';
 import {
@@ -60,26 +60,27 @@ interface SnapshotState {
   };
 }
 
+/**
+ * A leader and a member CLI process on one federation `input` (a fresh data folder) and the test Redis (or
+ * `redisUrl`); rejects when the leader does not start.
+ */
+async function startCluster(input: Record<string, unknown>, redisUrl?: string) {
+  redis ??= await startRedis();
+  const tmp = await tempDir();
+  env.cleanup = tmp.remove;
+  const dataDir = path.join(tmp.dir, 'data');
+  const configFile = await writeConfigFile(path.join(tmp.dir, 'coordinator.json'), dataDir, [input]);
+  const cluster = ['--config', configFile, '--no-web', '--redis', redisUrl ?? redis.url];
+  const leader = await startCli([...cluster, '--cluster-role', 'leader']);
+  const member = await startCli([...cluster, '--cluster-role', 'member']);
+  return { leader, member, dataDir };
+}
+
 describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)', () => {
   it('2 coordinator processes + 1 Redis give the single-process round results', async () => {
     const schema = await tinySchema();
-    redis ??= await startRedis();
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    const configFile = path.join(tmp.dir, 'coordinator.json');
     const input = { ...FEDERATION_INPUT, rounds: ROUNDS, minClients: 4 };
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: path.join(tmp.dir, 'data'),
-        federations: [input],
-      }),
-    );
-    const cluster = ['--config', configFile, '--no-web', '--redis', redis.url];
-    const leader = await startCli([...cluster, '--cluster-role', 'leader']);
-    const member = await startCli([...cluster, '--cluster-role', 'member']);
+    const { leader, member, dataDir } = await startCluster(input);
     expect(member.output()).toMatch(/member of a multi-process coordinator/);
 
     // a, b on the leader; c, d on the member (c and d are SMALL: budget 0.25, masked uploads).
@@ -112,7 +113,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
 
     await until(() => /round 1 aggregated/.test(leader.output()), 'the leader to log round 1');
     const checkpoint = JSON.parse(
-      await readFile(path.join(tmp.dir, 'data', 'sentiment', 'checkpoint.json'), 'utf8'),
+      await readFile(path.join(dataDir, 'sentiment', 'checkpoint.json'), 'utf8'),
     ) as {
       nextRound: number;
       strategy: SnapshotState;
@@ -161,58 +162,21 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
   }, 90_000);
 
   it('refuses to lead a federation whose rounds cannot be split, and a Redis it cannot reach', async () => {
-    redis ??= await startRedis();
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    const configFile = path.join(tmp.dir, 'coordinator.json');
     const dp = { clipNorm: 1, noiseMultiplier: 1, delta: 1e-5, samplingRate: 1, expectedParticipants: 2 };
-    const input = { ...FEDERATION_INPUT, strategyOptions: { warmupRounds: 1, dp } };
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: path.join(tmp.dir, 'data'),
-        federations: [input],
-      }),
-    );
-    await expect(startCli(['--config', configFile, '--no-web', '--redis', redis.url])).rejects.toThrow(
+    await expect(
+      startCluster({ ...FEDERATION_INPUT, strategyOptions: { warmupRounds: 1, dp } }),
+    ).rejects.toThrow(
       /federation sentiment: rounds cannot be split over coordinator processes: differential privacy/,
     );
-    const plain = path.join(tmp.dir, 'plain.json');
-    await writeFile(
-      plain,
-      JSON.stringify({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: path.join(tmp.dir, 'data2'),
-        federations: [FEDERATION_INPUT],
-      }),
-    );
-    await expect(startCli(['--config', plain, '--no-web', '--redis', 'redis://127.0.0.1:1'])).rejects.toThrow(
+    await expect(startCluster(FEDERATION_INPUT, 'redis://127.0.0.1:1')).rejects.toThrow(
       /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/,
     );
   }, 60_000);
 
   it('a member killed mid-round: its clients count as missing, the round aggregates the rest, they come back through the leader', async () => {
     const schema = await tinySchema();
-    redis ??= await startRedis();
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    const configFile = path.join(tmp.dir, 'coordinator.json');
     const input = { ...FEDERATION_INPUT, rounds: ROUNDS, minClients: 2 };
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: path.join(tmp.dir, 'data'),
-        federations: [input],
-      }),
-    );
-    const cluster = ['--config', configFile, '--no-web', '--redis', redis.url];
-    const leader = await startCli([...cluster, '--cluster-role', 'leader']);
-    const member = await startCli([...cluster, '--cluster-role', 'member']);
+    const { leader, member, dataDir } = await startCluster(input);
     const urls = [leader.url, leader.url, member.url, member.url];
     env.clients = await Promise.all(
       urls.map((url, i) => TestClient.ready(url, i, i % 2 === 0 ? BIG : SMALL)),
@@ -248,7 +212,7 @@ describe.skipIf(!HAS_REDIS)('multi-process coordinator (socket.io Redis adapter)
     await until(() => a.notices.some((n) => n.round === 1), 'the round-1 notice');
 
     const checkpoint = JSON.parse(
-      await readFile(path.join(tmp.dir, 'data', 'sentiment', 'checkpoint.json'), 'utf8'),
+      await readFile(path.join(dataDir, 'sentiment', 'checkpoint.json'), 'utf8'),
     ) as {
       nextRound: number;
       strategy: SnapshotState;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeLimits, decodeUpdate, encodeUpdate, PROTOCOL_VERSION } from '@fedhft/core';
-import { Coordinator } from '../src/server/index';
+import { Coordinator, type CoordinatorOptions, type FederationConfigInput } from '../src/server/index';
 import { replayInProcess } from './helpers/replay';
 import {
   BIG,
@@ -92,6 +92,45 @@ function expectRefusal(reply: Record<string, unknown>, code: string, reason: Reg
   expect(reply.reason as string).toMatch(reason);
   expect((reply.reason as string).length).toBeLessThan(1000); // a huge field is not echoed back
   refusalsSent++;
+}
+
+/**
+ * A coordinator (one federation of one round, `overrides` on the test federation, `options` for the server)
+ * and two honest clients playing round 0 in the background, while a test sends its hostile traffic;
+ * `completed()` checks that the round aggregated both honest updates.
+ */
+async function honestRound(
+  options: Partial<CoordinatorOptions>,
+  overrides: Partial<FederationConfigInput> = {},
+) {
+  const tmp = await tempDir();
+  env.cleanup = tmp.remove;
+  const config = federationConfig({ rounds: 1, roundDelayMs: 300, ...overrides });
+  const coordinator = await Coordinator.start({
+    dataDir: tmp.dir,
+    port: 0,
+    federations: [{ config, schema: await tinySchema() }],
+    ...options,
+  });
+  env.coordinator = coordinator;
+  const closed = nextEvent(coordinator, 'round-closed', (e) => e.record.round === 0);
+  const [a, b] = await Promise.all([
+    TestClient.ready(coordinator.url, 1, BIG),
+    TestClient.ready(coordinator.url, 2, SMALL),
+  ]);
+  env.clients.push(a, b);
+  const play = Promise.all([a.playRound(0), b.playRound(0)]);
+  return {
+    coordinator,
+    url: coordinator.url,
+    async completed() {
+      expect(await play).toEqual([
+        expect.objectContaining({ ok: true }),
+        expect.objectContaining({ ok: true }),
+      ]);
+      expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
+    },
+  };
 }
 
 describe('coordinator server: hostile input', () => {
@@ -323,26 +362,10 @@ describe('coordinator server: hostile input', () => {
   }, 120_000);
 
   it('caps the new identities one address may create: a flood of joins from many sockets is refused', async () => {
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    env.coordinator = await Coordinator.start({
-      dataDir: tmp.dir,
-      port: 0,
-      federations: [
-        { config: federationConfig({ rounds: 1, roundDelayMs: 300 }), schema: await tinySchema() },
-      ],
-      joinLimit: { perAddress: 6, windowMs: 60_000 },
-    });
-    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
-    const [a, b] = await Promise.all([
-      TestClient.ready(env.coordinator.url, 1, BIG),
-      TestClient.ready(env.coordinator.url, 2, SMALL),
-    ]);
-    env.clients.push(a!, b!);
-    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
+    const honest = await honestRound({ joinLimit: { perAddress: 6, windowMs: 60_000 } });
     // 30 sockets, each joining anew with the right token: 4 more identities fit the cap, 26 are refused.
     const flood = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => TestClient.connect(env.coordinator!.url, 10 + i)),
+      Array.from({ length: 30 }, (_, i) => TestClient.connect(honest.url, 10 + i)),
     );
     env.clients.push(...flood);
     const replies = await Promise.all(flood.map((client) => client.join()));
@@ -354,18 +377,14 @@ describe('coordinator server: hostile input', () => {
     }
     // A reconnect with an existing identity is not a new one: still accepted.
     const joined = flood.find((client) => client.clientId !== '')!;
-    const again = await TestClient.connect(env.coordinator.url, 99);
+    const again = await TestClient.connect(honest.coordinator.url, 99);
     env.clients.push(again);
     expect(await again.join({ clientId: joined.clientId, secret: joined.secret })).toMatchObject({
       ok: true,
       resumed: true,
     });
-    expect(await play).toEqual([
-      expect.objectContaining({ ok: true }),
-      expect.objectContaining({ ok: true }),
-    ]);
-    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const state = env.coordinator.state().federations[0]!;
+    await honest.completed();
+    const state = honest.coordinator.state().federations[0]!;
     expect(state.clients).toHaveLength(6);
     expect(state.refusals.byCode).toEqual({ 'too-many': 26 });
   }, 120_000);
@@ -398,28 +417,15 @@ describe('coordinator server: hostile input', () => {
   }, 60_000);
 
   it('records a message above the transport limit (the connection is cut) as too-large; the round goes on', async () => {
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    env.coordinator = await startServer(tmp.dir, [{ rounds: 1, roundDelayMs: 300, maxUpdateBytes: 200_000 }]);
-    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
-    const [a, b] = await Promise.all([
-      TestClient.ready(env.coordinator.url, 1, BIG),
-      TestClient.ready(env.coordinator.url, 2, SMALL),
-    ]);
-    env.clients.push(a!, b!);
-    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
-    const big = await TestClient.connect(env.coordinator.url, 3);
+    const honest = await honestRound({}, { maxUpdateBytes: 200_000 });
+    const big = await TestClient.connect(honest.coordinator.url, 3);
     env.clients.push(big);
     expect(await big.join()).toMatchObject({ ok: true });
     const cut = new Promise((resolve) => big.socket.once('disconnect', resolve));
     big.socket.emit('update', { federation: 'sentiment' }, new Uint8Array(200_000 + 1024 * 1024 + 1));
     await cut;
-    expect(await play).toEqual([
-      expect.objectContaining({ ok: true }),
-      expect.objectContaining({ ok: true }),
-    ]);
-    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const refusals = env.coordinator.state().federations[0]!.refusals;
+    await honest.completed();
+    const refusals = honest.coordinator.state().federations[0]!.refusals;
     expect(refusals.byCode).toEqual({ 'too-large': 1 });
     expect(refusals.recent[0]!.reason).toMatch(
       /above the transport limit of 1248576 bytes: connection closed/,
@@ -427,25 +433,8 @@ describe('coordinator server: hostile input', () => {
   }, 60_000);
 
   it('throttles a connection flooding requests and closes it, while an honest round completes', async () => {
-    const tmp = await tempDir();
-    env.cleanup = tmp.remove;
-    const limit = { perSecond: 5, burst: 10, closeAfter: 300 };
-    env.coordinator = await Coordinator.start({
-      dataDir: tmp.dir,
-      port: 0,
-      federations: [
-        { config: federationConfig({ rounds: 1, roundDelayMs: 300 }), schema: await tinySchema() },
-      ],
-      requestLimit: limit,
-    });
-    const closed = nextEvent(env.coordinator, 'round-closed', (e) => e.record.round === 0);
-    const [a, b] = await Promise.all([
-      TestClient.ready(env.coordinator.url, 1, BIG),
-      TestClient.ready(env.coordinator.url, 2, SMALL),
-    ]);
-    env.clients.push(a!, b!);
-    const play = Promise.all([a!.playRound(0), b!.playRound(0)]);
-    const flooder = await TestClient.connect(env.coordinator.url, 3);
+    const honest = await honestRound({ requestLimit: { perSecond: 5, burst: 10, closeAfter: 300 } });
+    const flooder = await TestClient.connect(honest.coordinator.url, 3);
     env.clients.push(flooder);
     expect(await flooder.join()).toMatchObject({ ok: true });
     const disconnected = new Promise((resolve) => flooder.socket.once('disconnect', resolve));
@@ -461,12 +450,8 @@ describe('coordinator server: hostile input', () => {
     const codes = replies.map((r) => (r as { code?: string }).code ?? 'ok');
     expect(codes.filter((c) => c === 'too-many').length).toBeGreaterThan(250);
     await disconnected; // closed after 300 refused in a row
-    expect(await play).toEqual([
-      expect.objectContaining({ ok: true }),
-      expect.objectContaining({ ok: true }),
-    ]);
-    expect((await closed).record).toMatchObject({ status: 'aggregated', missing: [] });
-    const refusals = env.coordinator.state().federations[0]!.refusals;
+    await honest.completed();
+    const refusals = honest.coordinator.state().federations[0]!.refusals;
     expect(refusals.byCode['too-many']).toBeGreaterThanOrEqual(300);
     // Counted, but logged about once a second, plus the closing one.
     expect(refusals.recent.filter((r) => r.code === 'too-many').length).toBeLessThan(6);

@@ -1,7 +1,7 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startCli, until } from './helpers/cli-process';
+import { startCli, until, writeConfigFile } from './helpers/cli-process';
 import { BIG, FEDERATION_INPUT, SMALL, TestClient, tempDir, tinySchema } from './helpers/server-client';
 import { testEnvironment } from './helpers/teardown';
 
@@ -21,16 +21,9 @@ describe('coordinator CLI: SIGKILL mid-round and --resume', () => {
     const tmp = await tempDir();
     env.cleanup = tmp.remove;
     const dataDir = path.join(tmp.dir, 'data');
-    const configFile = path.join(tmp.dir, 'coordinator.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: '127.0.0.1',
-        port: 0,
-        dataDir,
-        federations: [{ ...FEDERATION_INPUT, adminToken: 'admin-token-0123' }],
-      }),
-    );
+    const configFile = await writeConfigFile(path.join(tmp.dir, 'coordinator.json'), dataDir, [
+      { ...FEDERATION_INPUT, adminToken: 'admin-token-0123' },
+    ]);
     const args = ['--config', configFile, '--no-web'];
     const folder = path.join(dataDir, 'sentiment');
     const checkpointFile = path.join(folder, 'checkpoint.json');

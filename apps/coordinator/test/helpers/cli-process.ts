@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,4 +68,17 @@ export async function until(condition: () => boolean, what: string, timeoutMs = 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * Writes a coordinator config file (loopback, a free port, state in `dataDir`) for `start --config` and returns
+ * its path.
+ */
+export async function writeConfigFile(
+  file: string,
+  dataDir: string,
+  federations: readonly Record<string, unknown>[],
+): Promise<string> {
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, dataDir, federations }));
+  return file;
 }
