@@ -53,6 +53,26 @@ describe('bench:scale', () => {
     expect(point.aggregatorFloats).toBe(2 * (2 * 16 * 16 + 17 * 2));
   });
 
+  it('clients the server drops mid-round rejoin, get their offer again and the round still has every update', async () => {
+    const point = await runScalePoint({
+      clients: 6,
+      processes: 2,
+      rounds: 1,
+      width: 16,
+      layers: 1,
+      rank: 4,
+      clusters: 2,
+      joinTimeoutMs: 30_000,
+      roundTimeoutMs: 30_000,
+      dropConnections: 2,
+    });
+    expect(point.error).toBeUndefined();
+    expect(point.rounds.map((r) => [r.status, r.participants])).toEqual([['aggregated', 6]]);
+    expect(point.clientsLeft).toBe(2);
+    expect(point.clientStats).toMatchObject({ uploads: 6, reconnects: 2, failedReconnects: 0 });
+    expect(point.clientStats!.disconnects['io server disconnect']).toBe(2);
+  });
+
   it('builds the synthetic model from its width, layers and rank', () => {
     const schema = scaleSchema(32, 2, 8);
     expect(schema.adapted.map((w) => [w.name, w.dOut, w.dIn])).toEqual([

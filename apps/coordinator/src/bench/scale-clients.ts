@@ -41,6 +41,8 @@ export type ClientsMessage =
 export interface ClientsStats {
   readonly uploads: number;
   readonly refusedUploads: number;
+  /** Uploads without an answer (the connection dropped or the request timed out). */
+  readonly lostUploads: number;
   readonly heartbeats: number;
   readonly notices: Record<number, number>;
   readonly bytesDown: number;
@@ -76,6 +78,7 @@ const stats = {
   disconnects: {} as Record<string, number>,
   reconnects: 0,
   failedReconnects: 0,
+  lostUploads: 0,
 };
 
 /** Small random values, as a round of training would leave in fresh LoRA factors. */
@@ -135,23 +138,38 @@ async function request(socket: Socket, event: string, ...args: unknown[]): Promi
   >;
 }
 
-/** Opens a socket and joins: anew, or as `identity` (a reconnect, as the client page does after a drop). */
-async function connect(identity?: { clientId: string; secret: string }) {
+/**
+ * Opens a socket and joins: anew, or as `identity` (a reconnect, as the client page does after a drop).
+ * `attach` registers the handlers before the join: a rejoin's offer can arrive right behind the join's reply.
+ */
+async function connect(attach: (socket: Socket) => void, identity?: { clientId: string; secret: string }) {
   const socket = io(options.url, { transports: ['websocket'], forceNew: true, reconnection: false });
   sockets.add(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  const joined = await request(socket, 'join', {
-    protocolVersion: PROTOCOL_VERSION,
-    federation: options.federation,
-    token: options.token,
-    ...identity,
-  });
-  if (joined.ok !== true) throw new Error(`join refused: ${JSON.stringify(joined)}`);
-  return { socket, joined };
+  attach(socket);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    const joined = await request(socket, 'join', {
+      protocolVersion: PROTOCOL_VERSION,
+      federation: options.federation,
+      token: options.token,
+      ...identity,
+    });
+    if (joined.ok !== true) throw new Error(`join refused: ${JSON.stringify(joined)}`);
+    return { socket, joined };
+  } catch (error) {
+    // A failed attempt must not fire the handlers (a later disconnect would start a second rejoin).
+    socket.removeAllListeners();
+    socket.close();
+    sockets.delete(socket);
+    throw error;
+  }
 }
+
+/** Rejoin attempts after a drop, `attempt` seconds apart (a server busy for a minute still gets its clients). */
+const REJOIN_ATTEMPTS = 8;
 
 /**
  * One client: joins, reports capabilities, answers each offer once, sends heartbeats; after a drop by the
@@ -159,16 +177,15 @@ async function connect(identity?: { clientId: string; secret: string }) {
  * identity, and the server resends an open round's offer.
  */
 async function startClient(index: number): Promise<void> {
-  const first = await connect();
-  let socket = first.socket;
-  const clientId = first.joined.clientId as string;
-  const identity = { clientId, secret: first.joined.secret as string };
-  const interval = (first.joined.federation as { heartbeatIntervalMs: number }).heartbeatIntervalMs;
-  const answered = new Set<string>();
+  /** The current connection (replaced on a rejoin). */
+  let socket: Socket;
+  let clientId = '';
+  let identity = { clientId: '', secret: '' };
+  /** Offers whose update the server acknowledged: a resent one (after a rejoin) is answered unless in here. */
+  const accepted = new Set<string>();
   const onOffer = (message: unknown, payload?: unknown) => {
     const offer = offerMessageSchema.parse(message);
-    if (offer.kind !== 'train' || !(payload instanceof Uint8Array) || answered.has(offer.offerId)) return;
-    answered.add(offer.offerId);
+    if (offer.kind !== 'train' || !(payload instanceof Uint8Array) || accepted.has(offer.offerId)) return;
     stats.bytesDown += payload.byteLength;
     const started = performance.now();
     const decoded = decodeModelPayload(payload, { maxBytes: payload.byteLength });
@@ -186,8 +203,12 @@ async function startClient(index: number): Promise<void> {
       metrics: { loss: 0.5, accuracy: 0.75, heldOutExamples: 8 },
     };
     request(socket, 'update', meta, bytes).then(
-      (reply) => void (reply.ok === true ? stats.uploads++ : stats.refusedUploads++),
-      () => void stats.refusedUploads++,
+      (reply) => {
+        if (reply.ok !== true) return void stats.refusedUploads++;
+        accepted.add(offer.offerId);
+        stats.uploads++;
+      },
+      () => void stats.lostUploads++,
     );
   };
   const onNotice = (notice: { round: number }) => {
@@ -197,13 +218,18 @@ async function startClient(index: number): Promise<void> {
     stats.disconnects[reason] = (stats.disconnects[reason] ?? 0) + 1;
     sockets.delete(socket);
     if (exiting || reason === 'io client disconnect') return;
-    connect(identity).then(
-      (again) => {
-        stats.reconnects++;
-        attach(again.socket);
-      },
-      () => void stats.failedReconnects++,
-    );
+    void (async () => {
+      for (let attempt = 1; attempt <= REJOIN_ATTEMPTS && !exiting; attempt++) {
+        try {
+          await connect(attach, identity);
+          stats.reconnects++;
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+        }
+      }
+      stats.failedReconnects++;
+    })();
   };
   const attach = (next: Socket) => {
     socket = next;
@@ -211,8 +237,12 @@ async function startClient(index: number): Promise<void> {
     socket.on('round', onNotice);
     socket.on('disconnect', onDisconnect);
   };
-  attach(socket);
-  const reply = await request(socket, 'capabilities', CAPABILITIES[index % CAPABILITIES.length]);
+  const first = await connect(attach);
+  const { joined } = first;
+  clientId = joined.clientId as string;
+  identity = { clientId, secret: joined.secret as string };
+  const interval = (joined.federation as { heartbeatIntervalMs: number }).heartbeatIntervalMs;
+  const reply = await request(first.socket, 'capabilities', CAPABILITIES[index % CAPABILITIES.length]);
   if (reply.ok !== true) throw new Error(`capabilities refused: ${JSON.stringify(reply)}`);
   // Heartbeats at the federation's interval, spread over it so they do not arrive in bursts.
   const beat = () =>

@@ -30,6 +30,8 @@ export interface ScaleOptions {
   readonly joinTimeoutMs: number;
   readonly roundTimeoutMs: number;
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /** Test hook: the server drops this many client connections as soon as round 0's offers are out. */
+  readonly dropConnections?: number;
 }
 
 export interface MemorySample {
@@ -159,6 +161,7 @@ function sumStats(all: (ClientsStats | null)[]): ClientsStats | null {
   return {
     uploads: sum('uploads'),
     refusedUploads: sum('refusedUploads'),
+    lostUploads: sum('lostUploads'),
     heartbeats: sum('heartbeats'),
     notices,
     bytesDown: sum('bytesDown'),
@@ -224,6 +227,9 @@ export async function runScalePoint(options: ScaleOptions): Promise<ScalePoint> 
     federations: [{ config, schema }],
     joinLimit: { perAddress: clients, windowMs: 60_000 },
   });
+  // Let the previous point's closed connections and timers go before the baseline.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  memoryNow(true);
   const memoryBaseline = memoryNow(true);
   let memoryJoined: MemorySample | null = null;
   let ready = 0;
@@ -255,6 +261,10 @@ export async function runScalePoint(options: ScaleOptions): Promise<ScalePoint> 
         watch.selected = event.selected.length;
         watches.set(event.round, watch);
         options.onProgress?.(`round ${event.round}`, 0, watch.selected);
+        if (event.round === 0 && options.dropConnections) {
+          const sockets = [...coordinator.io.of('/').sockets.values()];
+          for (const socket of sockets.slice(0, options.dropConnections)) socket.disconnect(true);
+        }
         break;
       }
       case 'update-accepted': {

@@ -33,10 +33,13 @@ const { values: args } = parseArgs({
     rank: { type: 'string', default: '4' },
     clusters: { type: 'string', default: '2' },
     'time-bound-minutes': { type: 'string', default: '13' },
+    /** Another configuration beside the default one: docs/bench/scale-NAME.json, section scale-NAME. */
+    name: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
   },
 });
 
+const NAME = args.name ? `scale-${args.name}` : 'scale';
 const SIZES = args.clients.split(',').map(Number);
 const BOUND_MS = Number(args['time-bound-minutes']) * 60_000;
 /** One process per 1,250 clients, 4 to 8: few enough for 2 cores, enough that no process hosts a crowd. */
@@ -200,16 +203,16 @@ const environmentInfo = environment('bench:scale', 'none (clients do not train)'
 const command = environmentInfo.command;
 const model = `${BASE.layers} layer(s) x (query, value) of ${BASE.width}x${BASE.width}, rank ${BASE.rank}, ${BASE.clusters} clusters`;
 const markdown = [
-  '### Coordinator scale (`npm run bench:scale`)',
+  `### Coordinator scale${args.name ? `: ${args.name}` : ''} (\`${command}\`)`,
   `Measured ${environmentInfo.date.slice(0, 10)} on ${environmentInfo.cores} cores (${environmentInfo.cpu}), Node ${environmentInfo.node}, in ${(wallSeconds / 60).toFixed(1)} minutes. Command: \`${command}\`.`,
-  `One coordinator (in the bench process) and N socket.io clients in 4-8 child processes on loopback, all on the same 2 cores. FedHFT, ${model} (a synthetic model of the tiny test encoder's shape: the server needs only names and dims), warm-up 1 round, budgets 1 / 0.5 / 0.25 in turn, fp32, ${BASE.rounds} rounds that start once all N clients are in and close when all N updates arrived. Clients decode their offer, draw random LoRA factors for the offered pre-mask rows, encode them with the wire codec and upload them; the server validates, decodes and folds in each one (streaming). Heartbeats every 15 s per client.`,
+  `One coordinator (in the bench process) and N socket.io clients in 4-8 child processes on loopback, all on the same 2 cores. FedHFT, ${model} (${BASE.width === 16 && BASE.layers === 1 ? "a synthetic model of the tiny test encoder's shape" : 'a synthetic model'}: the server needs only names and dims), warm-up 1 round, budgets 1 / 0.5 / 0.25 in turn, fp32, ${BASE.rounds} rounds that start once all N clients are in and close when all N updates arrived (deadline 60 s + 20 ms x N). Clients decode their offer, draw random LoRA factors for the offered pre-mask rows, encode them with the wire codec and upload them; the server validates, decodes and folds in each one (streaming). Heartbeats every 15 s per client.`,
   '**Round phases** (coordinator events): offers = round start to every offer built and emitted; collect = offers out to the last update accepted; aggregate = last update to the aggregated round checkpointed (finishRound, snapshot, checkpoint write; from round 1 on, the GMM fit of the memberships); close = last update to the round notices sent (adds the client registry write). **Live** = V8 heap + external buffers of the coordinator process after a forced GC (so not garbage); "all received" is taken when the last update is folded in, before aggregation. **Connections lost**: sockets the server dropped (the clients rejoin with their identity, as the client page does, and get the open round\'s offer again).',
   roundTable,
   '**Memory per client**: (live bytes all joined - at start) / N is what the server keeps per connected client (socket.io socket, registry entry, channel); "in a round" adds the round state per client (its encoded offer kept for resends, its received record, features, offer bookkeeping); "after" is what stays after the rounds (history records, memberships, previous row importance for the pre-masks). The aggregator state is K_c x (adapted weights + head) floats, fixed by the model whatever N.',
   memoryTable,
   ...(last ? [`Largest N completed: ${last.clients}.`] : []),
   ...(limits.length ? ['Not measured:', limits.join('\n')] : []),
-  '![round time vs N](bench/plots/scale-time.svg) ![coordinator memory vs N](bench/plots/scale-memory.svg)',
+  `![round time vs N](bench/plots/${NAME}-time.svg) ![coordinator memory vs N](bench/plots/${NAME}-memory.svg)`,
 ].join('\n\n');
 
 const done = points.filter((p) => p.rounds.length > 0);
@@ -269,10 +272,10 @@ const json = {
 if (!args['no-docs']) {
   const plots = path.join(REPO_ROOT, 'docs', 'bench', 'plots');
   await mkdir(plots, { recursive: true });
-  await writeFile(path.join(plots, 'scale-time.svg'), timeChart);
-  await writeFile(path.join(plots, 'scale-memory.svg'), memoryChart);
-  const file = await writeBenchJson('scale', json);
-  await writeBenchSection('scale', markdown);
-  console.log(`wrote ${file}, docs/bench/plots/scale-*.svg and the scale section of docs/BENCHMARKS.md`);
+  await writeFile(path.join(plots, `${NAME}-time.svg`), timeChart);
+  await writeFile(path.join(plots, `${NAME}-memory.svg`), memoryChart);
+  const file = await writeBenchJson(NAME, json);
+  await writeBenchSection(NAME, markdown);
+  console.log(`wrote ${file}, docs/bench/plots/${NAME}-*.svg and the ${NAME} section of docs/BENCHMARKS.md`);
 }
 console.log(markdown);
