@@ -169,6 +169,8 @@ export interface OpenRound {
   readonly startedAt: number;
   readonly deadline: number;
   readonly offers: Map<string, Offered>;
+  /** Offers to train (not skips): the round is complete when this many updates are in. */
+  readonly training: number;
   /** remote: folded by a member process (multi-process rounds), merged from its share at the close. */
   readonly received: Map<string, { bytes: number; metrics?: ReportedRoundMetrics; remote?: boolean }>;
   timer: NodeJS.Timeout | null;

@@ -5,6 +5,7 @@ import {
   decodeLimits,
   encodeModelPayload,
   type CapabilityReport,
+  type ClientOffer,
   type ClientProfile,
   type ClusterModel,
   type DemoShardReply,
@@ -63,6 +64,9 @@ export type * from './federation-types';
 
 type Reply<T> = T | Refusal;
 
+/** Longest stretch startRound makes offers without letting sockets be served. */
+const OFFER_SLICE_MS = 20;
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
@@ -92,6 +96,8 @@ export class Federation extends EventEmitter {
   private phase: Phase = 'waiting';
   private open: OpenRound | null = null;
   private startTimer: NodeJS.Timeout | null = null;
+  /** A round's offers are being made (startRound yields while it makes them). */
+  private starting = false;
   private stopped = false;
   private paused: boolean;
   /** The cluster models of the last round aggregated by this process (exports read them). */
@@ -455,8 +461,7 @@ export class Federation extends EventEmitter {
     record.exampleCount = upload.exampleCount;
     record.lastSeenAt = Date.now();
     this.emitEvent({ type: 'update-accepted', round: open.round, clientId, bytes });
-    const training = [...open.offers.values()].filter((o) => o.offerId !== null).length;
-    if (open.received.size === training) setImmediate(() => void this.closeRound(open, 'all-received'));
+    if (open.received.size === open.training) setImmediate(() => void this.closeRound(open, 'all-received'));
     return { ok: true, round: open.round, received: open.received.size };
   }
 
@@ -493,68 +498,70 @@ export class Federation extends EventEmitter {
 
   private scheduleStart(): void {
     if (this.stopped || this.paused || this.phase !== 'waiting' || this.startTimer !== null) return;
+    if (this.starting) return;
     if (this.registry.ready().length < this.config.minClients) return;
     this.startTimer = setTimeout(() => {
       this.startTimer = null;
       if (this.stopped || this.paused || this.phase !== 'waiting') return;
       if (this.registry.ready().length < this.config.minClients) return;
-      try {
-        this.startRound();
-      } catch (error) {
-        this.log(
-          `federation ${this.id}: round ${this.nextRound} could not start: ${(error as Error).message}`,
-        );
-        this.rollBack();
-        this.phase = 'waiting';
-      }
+      this.starting = true;
+      this.startRound()
+        .catch((error: unknown) => {
+          this.log(
+            `federation ${this.id}: round ${this.nextRound} could not start: ${(error as Error).message}`,
+          );
+          this.rollBack();
+          this.phase = 'waiting';
+        })
+        .finally(() => {
+          this.starting = false;
+        });
     }, this.config.roundDelayMs);
   }
 
-  private startRound(): void {
+  /**
+   * Makes every selected client's offer, then opens the round. Offers can take long (a mixture and an encoded
+   * payload per client, thousands of clients), so the loop yields to the event loop every few milliseconds:
+   * sockets keep answering pings meanwhile. The deadline counts from when the offers are ready.
+   */
+  private async startRound(): Promise<void> {
     const { config } = this;
     const round = this.nextRound;
     const ready = this.registry.ready().map((r) => r.clientId);
     const participation = Math.max(config.participation, config.minClients / ready.length);
     const selected = selectClients(ready, participation, config.seed, round, `coordinator:${this.id}`);
     const attempt = this.history.filter((r) => r.round === round).length + 1;
-    const startedAt = Date.now();
-    const deadline = startedAt + config.roundTimeoutMs;
-    const offers = new Map<string, Offered>();
+    const made: { profile: ClientProfile; offer: ClientOffer; payload: Uint8Array | null }[] = [];
+    let sliceStart = performance.now();
     for (const clientId of selected) {
       const record = this.registry.get(clientId)!;
       const profile: ClientProfile = { clientId, budget: record.budget!, exampleCount: record.exampleCount };
       const offer = this.strategy.offer(profile, round);
-      if (offer.kind === 'skip') {
-        const message: OfferMessage = { kind: 'skip', federation: this.id, round, reason: offer.reason };
-        offers.set(clientId, { profile, offerId: null, message, payload: null });
-        continue;
+      const payload = offer.kind === 'train' ? encodeModelPayload(offer.payload, this.encodeOptions) : null;
+      made.push({ profile, offer, payload });
+      if (performance.now() - sliceStart > OFFER_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.stopped) return;
+        sliceStart = performance.now();
       }
-      const offerId = randomBytes(9).toString('base64url');
-      const { plan } = offer;
-      const message: OfferMessage = {
-        kind: 'train',
-        federation: this.id,
-        round,
-        offerId,
-        plan: {
-          mode: plan.mode,
-          rank: plan.rank,
-          adapterStart: plan.adapterStart,
-          maskMode: plan.maskMode,
-          budget: plan.budget,
-          ...(plan.scale === undefined ? {} : { scale: plan.scale }),
-        },
-        train: this.hyperParameters(profile.budget),
-        seed: config.seed,
-        precision: config.precision,
-        ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
-        deadline,
-        ...(offer.local ? { local: true } : {}),
-      };
-      const payload = encodeModelPayload(offer.payload, this.encodeOptions);
-      offers.set(clientId, { profile, offerId, message, payload });
     }
-    const open: OpenRound = { round, attempt, startedAt, deadline, offers, received: new Map(), timer: null };
+    const startedAt = Date.now();
+    const deadline = startedAt + config.roundTimeoutMs;
+    const offers = new Map<string, Offered>();
+    for (const { profile, offer, payload } of made) {
+      offers.set(profile.clientId, this.offered(profile, offer, payload, round, deadline));
+    }
+    const training = made.filter((m) => m.offer.kind === 'train').length;
+    const open: OpenRound = {
+      round,
+      attempt,
+      startedAt,
+      deadline,
+      offers,
+      training,
+      received: new Map(),
+      timer: null,
+    };
     this.open = open;
     this.phase = 'training';
     open.timer = setTimeout(() => void this.closeRound(open, 'deadline'), config.roundTimeoutMs);
@@ -577,8 +584,45 @@ export class Federation extends EventEmitter {
         `deadline in ${config.roundTimeoutMs} ms`,
     );
     this.emitEvent({ type: 'round-started', round, selected, deadline });
-    const training = [...offers.values()].filter((o) => o.offerId !== null).length;
     if (training === 0) setImmediate(() => void this.closeRound(open, 'all-received'));
+  }
+
+  /** What one client is sent: a skip, or a training offer with its plan, hyper-parameters and payload. */
+  private offered(
+    profile: ClientProfile,
+    offer: ClientOffer,
+    payload: Uint8Array | null,
+    round: number,
+    deadline: number,
+  ): Offered {
+    const { config } = this;
+    if (offer.kind === 'skip') {
+      const message: OfferMessage = { kind: 'skip', federation: this.id, round, reason: offer.reason };
+      return { profile, offerId: null, message, payload: null };
+    }
+    const offerId = randomBytes(9).toString('base64url');
+    const { plan } = offer;
+    const message: OfferMessage = {
+      kind: 'train',
+      federation: this.id,
+      round,
+      offerId,
+      plan: {
+        mode: plan.mode,
+        rank: plan.rank,
+        adapterStart: plan.adapterStart,
+        maskMode: plan.maskMode,
+        budget: plan.budget,
+        ...(plan.scale === undefined ? {} : { scale: plan.scale }),
+      },
+      train: this.hyperParameters(profile.budget),
+      seed: config.seed,
+      precision: config.precision,
+      ...(config.headPrecision === undefined ? {} : { headPrecision: config.headPrecision }),
+      deadline,
+      ...(offer.local ? { local: true } : {}),
+    };
+    return { profile, offerId, message, payload };
   }
 
   private hyperParameters(budget: number): TrainHyperParameters {
