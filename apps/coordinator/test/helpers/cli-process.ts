@@ -35,7 +35,10 @@ export function startCli(args: string[]): Promise<CliServer> {
   );
   const output = () => `--- stdout\n${stdout}\n--- stderr\n${stderr}`;
   return new Promise<CliServer>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 20 s\n${output()}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never listed as started: nothing else would stop it
+      reject(new Error(`no banner within 20 s\n${output()}`));
+    }, 20_000);
     child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
