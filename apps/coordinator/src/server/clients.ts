@@ -87,6 +87,16 @@ export class ClientRegistry {
     return state;
   }
 
+  /** Whether at least `count` clients are ready (stops counting there: called at every report). */
+  hasReady(count: number): boolean {
+    let ready = 0;
+    for (const record of this.records.values()) {
+      if (record.budget !== undefined && this.live.get(record.clientId)?.connected && ++ready >= count)
+        return true;
+    }
+    return ready >= count;
+  }
+
   /** Connected clients with a budget, sorted by id (what a round may select). */
   ready(): ClientRecord[] {
     return this.all()

@@ -499,11 +499,11 @@ export class Federation extends EventEmitter {
   private scheduleStart(): void {
     if (this.stopped || this.paused || this.phase !== 'waiting' || this.startTimer !== null) return;
     if (this.starting) return;
-    if (this.registry.ready().length < this.config.minClients) return;
+    if (!this.registry.hasReady(this.config.minClients)) return;
     this.startTimer = setTimeout(() => {
       this.startTimer = null;
       if (this.stopped || this.paused || this.phase !== 'waiting') return;
-      if (this.registry.ready().length < this.config.minClients) return;
+      if (!this.registry.hasReady(this.config.minClients)) return;
       this.starting = true;
       this.startRound()
         .catch((error: unknown) => {
