@@ -160,7 +160,13 @@ export interface Offered {
   readonly profile: ClientProfile;
   readonly offerId: string | null;
   readonly message: OfferMessage;
-  readonly payload: Uint8Array | null;
+  /**
+   * The encoded payload, kept to resend it to a client that reconnects mid-round; dropped once the client's
+   * update is in (thousands of clients x a payload each is the round's largest memory).
+   */
+  payload: Uint8Array | null;
+  /** The payload's size, for the round's byte count. */
+  readonly payloadBytes: number;
 }
 
 export interface OpenRound {

@@ -457,6 +457,7 @@ export class Federation extends EventEmitter {
       ...(meta.metrics ? { metrics: meta.metrics } : {}),
       ...(upload.remote ? { remote: true } : {}),
     });
+    open.offers.get(clientId)!.payload = null; // no resend needed any more
     const record = this.registry.get(clientId)!;
     record.exampleCount = upload.exampleCount;
     record.lastSeenAt = Date.now();
@@ -598,7 +599,7 @@ export class Federation extends EventEmitter {
     const { config } = this;
     if (offer.kind === 'skip') {
       const message: OfferMessage = { kind: 'skip', federation: this.id, round, reason: offer.reason };
-      return { profile, offerId: null, message, payload: null };
+      return { profile, offerId: null, message, payload: null, payloadBytes: 0 };
     }
     const offerId = randomBytes(9).toString('base64url');
     const { plan } = offer;
@@ -622,7 +623,7 @@ export class Federation extends EventEmitter {
       deadline,
       ...(offer.local ? { local: true } : {}),
     };
-    return { profile, offerId, message, payload };
+    return { profile, offerId, message, payload, payloadBytes: payload?.byteLength ?? 0 };
   }
 
   private hyperParameters(budget: number): TrainHyperParameters {

@@ -28,7 +28,7 @@ export function roundRecordBase(
     missing: training.filter((id) => !open.received.has(id)),
     bytes: {
       upload: [...open.received.values()].reduce((sum, r) => sum + r.bytes, 0),
-      download: [...open.offers.values()].reduce((sum, o) => sum + (o.payload?.byteLength ?? 0), 0),
+      download: [...open.offers.values()].reduce((sum, o) => sum + o.payloadBytes, 0),
     },
     budgets: Object.fromEntries([...open.offers].map(([id, o]) => [id, o.profile.budget])),
     clientMetrics,
