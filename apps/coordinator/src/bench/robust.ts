@@ -205,8 +205,17 @@ for (const attack of ATTACKS) {
   }
 }
 
-/** Hand-written after the measured run (docs/bench/robust.json); revise it when the figures change. */
-const NOISE_NOTE = `Noise: with 300 test examples one seed's accuracy has a binomial standard error of about 2.8 points, so the 2-point margin is within measurement noise at 2 seeds; the clean model reaches only 59 % after 4 short rounds (chance is about 50 %), so "degrades" here means falling to about chance. Read the claims as: trimmed mean keeps most of the clean accuracy under both attacks, plain averaging loses nearly all of it, the median norm bound sits in between.`;
+/** How far one seed's accuracy (and the mean over seeds) moves by test-set sampling alone, in points. */
+function noiseNote(): string {
+  if (clean === undefined) return '';
+  const n = Number(BASE.testExamples);
+  const se = 100 * Math.sqrt((clean * (1 - clean)) / n);
+  return (
+    `Noise: on ${n} test examples one seed's accuracy has a binomial standard error of about ${se.toFixed(1)} ` +
+    `points at the clean accuracy (${(se / Math.sqrt(SEEDS.length)).toFixed(1)} for the mean of ${SEEDS.length} ` +
+    `seeds); differences of that size are within measurement noise. Chance is about 50 %.`
+  );
+}
 
 const command = `npm run bench:robust${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const environmentInfo = environment('bench:robust', 'wasm');
@@ -217,7 +226,7 @@ const markdown = [
   `**Global**: the model after the last round on the SST-2 test set (${BASE.testExamples} examples), mean ± sample std over seeds (per-seed values). **Personalized**: each client after local training in the last round on its held-out split (hostile clients included: they train honestly).`,
   `**Claims, as measured** (robust within ${TOLERANCE} points of the clean plain run; plain "degrades" when it loses more than ${TOLERANCE} points):`,
   claims.join('\n'),
-  NOISE_NOTE,
+  noiseNote(),
   table,
 ].join('\n\n');
 
