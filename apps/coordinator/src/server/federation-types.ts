@@ -47,7 +47,10 @@ export interface RoundRecord {
   readonly status: 'aggregated' | 'failed';
   /** Which attempt at this round number (failed rounds are retried). */
   readonly attempt: number;
+  /** When the round began (its offers started being made). */
   readonly startedAt: number;
+  /** When every offer was made (the deadline counts from it); absent in checkpoints from before it existed. */
+  readonly offeredAt?: number;
   readonly deadline: number;
   readonly closedAt: number;
   readonly closedBy: 'all-received' | 'deadline';
@@ -173,6 +176,7 @@ export interface OpenRound {
   readonly round: number;
   readonly attempt: number;
   readonly startedAt: number;
+  readonly offeredAt: number;
   readonly deadline: number;
   readonly offers: Map<string, Offered>;
   /** Offers to train (not skips): the round is complete when this many updates are in. */

@@ -532,6 +532,7 @@ export class Federation extends EventEmitter {
     const participation = Math.max(config.participation, config.minClients / ready.length);
     const selected = selectClients(ready, participation, config.seed, round, `coordinator:${this.id}`);
     const attempt = this.history.filter((r) => r.round === round).length + 1;
+    const startedAt = Date.now();
     const made: { profile: ClientProfile; offer: ClientOffer; payload: Uint8Array | null }[] = [];
     let sliceStart = performance.now();
     for (const clientId of selected) {
@@ -546,8 +547,8 @@ export class Federation extends EventEmitter {
         sliceStart = performance.now();
       }
     }
-    const startedAt = Date.now();
-    const deadline = startedAt + config.roundTimeoutMs;
+    const offeredAt = Date.now();
+    const deadline = offeredAt + config.roundTimeoutMs;
     const offers = new Map<string, Offered>();
     for (const { profile, offer, payload } of made) {
       offers.set(profile.clientId, this.offered(profile, offer, payload, round, deadline));
@@ -557,6 +558,7 @@ export class Federation extends EventEmitter {
       round,
       attempt,
       startedAt,
+      offeredAt,
       deadline,
       offers,
       training,

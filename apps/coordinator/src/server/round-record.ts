@@ -17,6 +17,7 @@ export function roundRecordBase(
     round: open.round,
     attempt: open.attempt,
     startedAt: open.startedAt,
+    offeredAt: open.offeredAt,
     deadline: open.deadline,
     closedAt,
     closedBy,
