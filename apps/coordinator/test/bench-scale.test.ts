@@ -7,19 +7,20 @@ import { runScalePoint, scaleSchema } from '../src/bench/scale-run';
  * reports must be present and agree with what the clients counted on their side.
  */
 
+/** A small point: the tiny 16-wide model, deadlines far beyond what these sizes need. */
+const SMALL = {
+  processes: 2,
+  width: 16,
+  layers: 1,
+  rank: 4,
+  clusters: 2,
+  joinTimeoutMs: 30_000,
+  roundTimeoutMs: 30_000,
+};
+
 describe('bench:scale', () => {
   it('aggregates every client update each round and reports sane figures', async () => {
-    const point = await runScalePoint({
-      clients: 10,
-      processes: 2,
-      rounds: 2,
-      width: 16,
-      layers: 1,
-      rank: 4,
-      clusters: 2,
-      joinTimeoutMs: 30_000,
-      roundTimeoutMs: 30_000,
-    });
+    const point = await runScalePoint({ ...SMALL, clients: 10, rounds: 2 });
     expect(point.error).toBeUndefined();
     expect(point).toMatchObject({ clients: 10, processes: 2, joined: 10 });
     expect(point.rounds.map((r) => [r.round, r.status, r.participants, r.closedBy])).toEqual([
@@ -54,18 +55,7 @@ describe('bench:scale', () => {
   });
 
   it('clients the server drops mid-round rejoin, get their offer again and the round still has every update', async () => {
-    const point = await runScalePoint({
-      clients: 6,
-      processes: 2,
-      rounds: 1,
-      width: 16,
-      layers: 1,
-      rank: 4,
-      clusters: 2,
-      joinTimeoutMs: 30_000,
-      roundTimeoutMs: 30_000,
-      dropConnections: 2,
-    });
+    const point = await runScalePoint({ ...SMALL, clients: 6, rounds: 1, dropConnections: 2 });
     expect(point.error).toBeUndefined();
     expect(point.rounds.map((r) => [r.status, r.participants])).toEqual([['aggregated', 6]]);
     expect(point.clientsLeft).toBe(2);
