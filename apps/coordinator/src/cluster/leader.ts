@@ -2,13 +2,16 @@ import {
   capabilityReportSchema,
   heartbeatSchema,
   joinRequestSchema,
+  parseMessage,
   PROTOCOL_EVENTS,
   updateMetaSchema,
   type Refusal,
 } from '@fedhft/core';
 import type { Server } from 'socket.io';
+import type { z } from 'zod';
 import type { ClientChannel, Federation, RoundSplit } from '../server/federation';
-import { refusal } from '../server/uploads';
+import { connectionRefusal } from '../server/socket';
+import { isRefusal, refusal } from '../server/uploads';
 import { ask } from './bus';
 import {
   callSchema,
@@ -31,27 +34,17 @@ export function remoteChannel(io: Server, socketId: string): ClientChannel {
     connectionId: socketId,
     send: (event, ...args) => void io.to(socketId).emit(event, ...args),
     disconnect: (reason) => {
-      io.to(socketId).emit(PROTOCOL_EVENTS.refused, {
-        ok: false,
-        code: 'bad-identity',
-        reason,
-        event: 'connection',
-      });
+      io.to(socketId).emit(PROTOCOL_EVENTS.refused, connectionRefusal(reason));
       io.in(socketId).disconnectSockets(true);
     },
   };
 }
 
-function parsed<T>(
-  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: Error } },
-  value: unknown,
-  what: string,
-): T | Refusal {
-  const result = schema.safeParse(value);
-  return result.success ? result.data : refusal('malformed', `${what}: ${result.error.message}`, what);
+/** A forwarded message checked with core's parseMessage: its value, or the refusal naming what is wrong. */
+function parsed<T>(schema: z.ZodType<T>, value: unknown, event: string): T | Refusal {
+  const result = parseMessage(schema, value, event);
+  return result.ok ? result.value : result.refusal;
 }
-
-const isRefusal = (value: unknown): value is Refusal => (value as { ok?: unknown } | null)?.ok === false;
 
 async function answer(io: Server, federation: Federation, call: ClusterCall): Promise<unknown> {
   const { clientId } = call;

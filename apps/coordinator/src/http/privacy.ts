@@ -1,3 +1,4 @@
+import { resolveDp } from '@fedhft/core';
 import type { FederationConfig } from '../server/config';
 import type { RoundRecord } from '../server/federation';
 
@@ -26,27 +27,12 @@ export type PrivacyMetrics =
       readonly rounds: number;
     } & DpSettings);
 
-function numberField(dp: Record<string, unknown>, key: keyof DpSettings): number {
-  const value = dp[key];
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new Error(`strategyOptions.dp.${key} must be a number, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** The DP settings of a federation's config; null when DP is off. */
+/** The DP settings of a federation's config (read by core's own option resolver); null when DP is off. */
 export function dpSettings(config: FederationConfig): DpSettings | null {
-  const dp = config.strategyOptions.dp;
-  if (dp === undefined) return null;
-  if (dp === null || typeof dp !== 'object') throw new Error('strategyOptions.dp must be an object');
-  const given = dp as Record<string, unknown>;
-  return {
-    noiseMultiplier: numberField(given, 'noiseMultiplier'),
-    clipNorm: numberField(given, 'clipNorm'),
-    delta: numberField(given, 'delta'),
-    samplingRate: numberField(given, 'samplingRate'),
-    expectedParticipants: numberField(given, 'expectedParticipants'),
-  };
+  const resolved = resolveDp(config.strategyOptions.dp, config.strategy);
+  if (resolved === null) return null;
+  const { noiseMultiplier, clipNorm, delta, samplingRate, expectedParticipants } = resolved;
+  return { noiseMultiplier, clipNorm, delta, samplingRate, expectedParticipants };
 }
 
 /** The accountant's epsilon after a round (null: DP off, or a failed round, which released nothing). */

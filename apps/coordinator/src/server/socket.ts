@@ -39,6 +39,11 @@ function splitAck(args: unknown[]): { params: unknown[]; ack: Ack | null } {
   return { params: args, ack: null };
 }
 
+/** What a client is told when the server closes its connection (e.g. a newer one of the same client). */
+export function connectionRefusal(reason: string): Refusal {
+  return { ok: false, code: 'bad-identity', reason, event: 'connection' };
+}
+
 /** At most `perAddress` new identities (joins without clientId) per remote address per `windowMs`. */
 export interface JoinLimit {
   readonly perAddress: number;
@@ -77,12 +82,7 @@ export function attachSocketHandlers(
       connectionId: socket.id,
       send: (event, ...args) => void socket.emit(event, ...args),
       disconnect: (reason) => {
-        socket.emit(PROTOCOL_EVENTS.refused, {
-          ok: false,
-          code: 'bad-identity',
-          reason,
-          event: 'connection',
-        });
+        socket.emit(PROTOCOL_EVENTS.refused, connectionRefusal(reason));
         socket.disconnect(true);
       },
     };

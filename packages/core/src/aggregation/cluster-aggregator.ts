@@ -87,7 +87,12 @@ export class ClusterAggregator {
   add(update: ClientUpdate, memberships: Float64Array): void {
     if (this.finished) throw new Error('ClusterAggregator: add() after finish()');
     const clientWeight = this.validate(update, memberships);
-    this.shapes ??= this.allocate(update);
+    if (this.shapes === null) {
+      this.headSize = { embeddingSize: update.head.embeddingSize, numClasses: update.head.numClasses };
+      this.shapes = this.allocate(
+        new Map([...update.adapters].map(([name, { dOut, dIn }]) => [name, { dOut, dIn }])),
+      );
+    }
     const weights = Array.from(memberships, (pi) => pi * clientWeight);
     for (const [name, factors] of update.adapters) this.addFactors(name, factors, weights, clientWeight);
     this.states.forEach((state, j) => {
@@ -164,13 +169,7 @@ export class ClusterAggregator {
       validateWeight(other.weight, `partial cluster ${j} weight`);
     });
     if (this.shapes === null) {
-      this.shapes = shapes;
-      for (const state of this.states) {
-        for (const [name, { dOut, dIn }] of shapes) {
-          state.numerators.set(name, new Float32Array(dOut * dIn));
-          state.normalizers.set(name, new Float64Array(dOut));
-        }
-      }
+      this.shapes = this.allocate(shapes);
     }
     partial.states.forEach((other, j) => {
       const state = this.states[j]!;
@@ -248,11 +247,9 @@ export class ClusterAggregator {
     return clientWeight;
   }
 
-  private allocate(update: ClientUpdate): Map<string, WeightShape> {
-    this.headSize = { embeddingSize: update.head.embeddingSize, numClasses: update.head.numClasses };
-    const shapes = new Map<string, WeightShape>();
-    for (const [name, { dOut, dIn }] of update.adapters) {
-      shapes.set(name, { dOut, dIn });
+  /** Zeroed sums of every cluster for these weights; returns the shapes, which fix the aggregator's layout. */
+  private allocate(shapes: Map<string, WeightShape>): Map<string, WeightShape> {
+    for (const [name, { dOut, dIn }] of shapes) {
       for (const state of this.states) {
         state.numerators.set(name, new Float32Array(dOut * dIn));
         state.normalizers.set(name, new Float64Array(dOut));

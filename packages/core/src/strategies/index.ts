@@ -11,6 +11,7 @@ export { createStrategy, STRATEGY_NAMES, type StrategyName, type StrategyOptions
 export { FedHftStrategy, HeteroFlStrategy } from './fedhft';
 export type { FedHftOptions, ResolvedFedHftOptions } from './fedhft-options';
 export type { DpOptions, ResolvedDpOptions, RobustAggregation } from './privacy-options';
+export { resolveDp } from './privacy-options';
 export { FedAvgFullStrategy, type FedAvgFullOptions } from './fedavg-full';
 export { FedAvgLoraStrategy, type FedAvgLoraOptions } from './fedavg-lora';
 export { GlobalLoraStrategy, type GlobalLoraOptions } from './global-lora';
